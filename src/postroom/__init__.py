@@ -1,0 +1,3 @@
+"""Postroom: a self-hostable email campaign platform."""
+
+__version__ = "0.1.0"

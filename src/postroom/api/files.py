@@ -1,0 +1,47 @@
+"""Routes under /api/v1/files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from postroom.api.deps import CallerDep, RuntimeDep
+from postroom.api.errors import error_responses
+from postroom.api.uploads import UploadTicket, ticket
+from postroom.files import service
+
+router = APIRouter(prefix="/api/v1/files", tags=["files"])
+
+
+class FileUploadRequest(BaseModel):
+    filename: str = Field(min_length=1, max_length=300)
+    content_type: str = Field(default="text/csv", max_length=100)
+
+
+class FileUploadTicket(UploadTicket):
+    file_id: str
+
+
+@router.post(
+    "/presigned-url",
+    status_code=201,
+    response_model=FileUploadTicket,
+    responses=error_responses(401, 415, 422),
+)
+def create_file_upload(body: FileUploadRequest, rt: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
+    """Register a recipient CSV and get a signed URL to PUT it to."""
+    settings = rt.settings
+    with rt.db.write() as conn:
+        created = service.create_file_upload(
+            conn,
+            rt.blobs,
+            tenant_id=caller.tenant_id,
+            filename=body.filename,
+            content_type=body.content_type,
+            now=rt.clock.now(),
+            ttl_seconds=settings.upload_url_ttl_seconds,
+            max_bytes=settings.file_max_bytes,
+        )
+    return {"file_id": created.file_id, **ticket(created.upload)}

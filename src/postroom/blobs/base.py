@@ -1,0 +1,54 @@
+"""The blob store interface and the URL-scheme switch that picks a backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO, Protocol
+from urllib.parse import urlsplit
+
+from postroom.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class PresignedUpload:
+    """Where and how a client uploads one blob."""
+
+    url: str
+    method: str
+    headers: dict[str, str] = field(default_factory=dict)
+    expires_at: datetime | None = None
+
+
+class BlobWriter(Protocol):
+    """An upload in progress: nothing is visible under its key until ``commit``."""
+
+    def write(self, chunk: bytes) -> None: ...
+    def commit(self) -> int: ...
+    def abort(self) -> None: ...
+
+
+class BlobStore(Protocol):
+    def presign_put(
+        self, key: str, *, content_type: str, max_bytes: int, expires_at: datetime
+    ) -> PresignedUpload: ...
+    def exists(self, key: str) -> bool: ...
+    def size(self, key: str) -> int | None: ...
+    def open(self, key: str) -> BinaryIO: ...
+    def read_bytes(self, key: str) -> bytes: ...
+    def writer(self, key: str, *, max_bytes: int) -> BlobWriter: ...
+    def delete(self, key: str) -> None: ...
+
+
+def open_blob_store(url: str, *, signing_key: bytes, base_url: str) -> BlobStore:
+    """Pick the backend by URL scheme: ``file://DIR`` (relative to the working directory)."""
+    from postroom.blobs.local import LocalBlobStore
+
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        root = Path(parts.netloc + parts.path) if parts.netloc else Path(parts.path)
+        if not str(root):
+            raise ConfigError("POSTROOM_STORAGE_URL", f"no directory in {url!r}")
+        return LocalBlobStore(root, signing_key=signing_key, base_url=base_url)
+    raise ConfigError("POSTROOM_STORAGE_URL", f"unknown scheme {parts.scheme!r} in {url!r}")

@@ -1,0 +1,1 @@
+"""Campaigns and their messages: the life cycle every status change goes through."""

@@ -1,0 +1,148 @@
+"""Campaign transitions made by workers: claim for processing, finish or fail processing,
+start scheduled campaigns, and complete campaigns whose messages are all done."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, exists, select, update
+
+from postroom.campaigns.states import PENDING_MESSAGE_STATUSES, CampaignStatus
+from postroom.db.tables import campaigns, messages
+
+
+def claim_campaign_for_processing(
+    conn: Connection, worker_id: str, now: datetime, lease_seconds: int
+) -> Row[Any] | None:
+    """Lease the oldest campaign whose file nobody is processing (or whose processor died)."""
+    candidate = (
+        select(campaigns.c.id)
+        .where(
+            campaigns.c.status == CampaignStatus.PROCESSING,
+            (campaigns.c.lease_expires_at.is_(None)) | (campaigns.c.lease_expires_at < now),
+        )
+        .order_by(campaigns.c.created_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    return conn.execute(
+        update(campaigns)
+        .where(campaigns.c.id == candidate)
+        .values(lease_owner=worker_id, lease_expires_at=now + timedelta(seconds=lease_seconds))
+        .returning(*campaigns.c)
+    ).first()
+
+
+def still_processing(conn: Connection, campaign_id: str, worker_id: str) -> bool:
+    """True while this worker holds the processing lease (not cancelled, not taken over)."""
+    return (
+        conn.execute(
+            select(campaigns.c.id).where(
+                campaigns.c.id == campaign_id,
+                campaigns.c.status == CampaignStatus.PROCESSING,
+                campaigns.c.lease_owner == worker_id,
+            )
+        ).first()
+        is not None
+    )
+
+
+def release_processing(conn: Connection, campaign_id: str, worker_id: str) -> None:
+    """Give the lease back (on shutdown) so another worker resumes at once."""
+    conn.execute(
+        update(campaigns)
+        .where(campaigns.c.id == campaign_id, campaigns.c.lease_owner == worker_id)
+        .values(lease_owner=None, lease_expires_at=None)
+    )
+
+
+def finish_processing(conn: Connection, campaign: Row[Any], worker_id: str, now: datetime) -> str:
+    """The whole file is in: the campaign becomes scheduled or starts sending. A file without
+    a single valid recipient fails the campaign. Returns the new status."""
+    current = conn.execute(select(campaigns).where(campaigns.c.id == campaign.id)).one()
+    if current.valid_rows == 0:
+        fail_campaign(
+            conn,
+            campaign.id,
+            worker_id,
+            code="no_valid_recipients",
+            message="No row of the file holds a valid, unique address; see the row report.",
+            now=now,
+        )
+        return CampaignStatus.FAILED
+    is_scheduled = current.scheduled_at is not None and current.scheduled_at > now
+    status = CampaignStatus.SCHEDULED if is_scheduled else CampaignStatus.SENDING
+    conn.execute(
+        update(campaigns)
+        .where(
+            campaigns.c.id == campaign.id,
+            campaigns.c.status == CampaignStatus.PROCESSING,
+            campaigns.c.lease_owner == worker_id,
+        )
+        .values(
+            status=status,
+            lease_owner=None,
+            lease_expires_at=None,
+            started_at=None if is_scheduled else now,
+        )
+    )
+    return status
+
+
+def fail_campaign(
+    conn: Connection, campaign_id: str, worker_id: str, *, code: str, message: str, now: datetime
+) -> None:
+    """A whole-file problem: the campaign fails and the messages already written from the file
+    are removed, so nothing from a broken file is ever sent."""
+    result = conn.execute(
+        update(campaigns)
+        .where(
+            campaigns.c.id == campaign_id,
+            campaigns.c.status == CampaignStatus.PROCESSING,
+            campaigns.c.lease_owner == worker_id,
+        )
+        .values(
+            status=CampaignStatus.FAILED,
+            error_code=code,
+            error_message=message,
+            completed_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+    )
+    if result.rowcount:
+        conn.execute(delete(messages).where(messages.c.campaign_id == campaign_id))
+
+
+def start_due_campaigns(conn: Connection, now: datetime) -> int:
+    """Scheduled campaigns whose time has come start sending."""
+    return conn.execute(
+        update(campaigns)
+        .where(campaigns.c.status == CampaignStatus.SCHEDULED, campaigns.c.scheduled_at <= now)
+        .values(status=CampaignStatus.SENDING, started_at=now)
+    ).rowcount
+
+
+def complete_finished_campaigns(
+    conn: Connection, now: datetime, campaign_ids: list[str] | None = None
+) -> int:
+    """Sending campaigns with no message left to send become ``completed``."""
+    pending = exists().where(
+        messages.c.campaign_id == campaigns.c.id,
+        messages.c.status.in_(PENDING_MESSAGE_STATUSES),
+    )
+    query = update(campaigns).where(campaigns.c.status == CampaignStatus.SENDING, ~pending)
+    if campaign_ids is not None:
+        query = query.where(campaigns.c.id.in_(campaign_ids))
+    return conn.execute(query.values(status=CampaignStatus.COMPLETED, completed_at=now)).rowcount
+
+
+def sending_campaigns(conn: Connection) -> list[Row[Any]]:
+    """Campaigns whose messages may be claimed now, oldest first."""
+    return conn.execute(
+        select(campaigns)
+        .where(campaigns.c.status == CampaignStatus.SENDING)
+        .order_by(campaigns.c.started_at, campaigns.c.id)
+    ).all()

@@ -1,0 +1,103 @@
+"""Wire models for campaigns: what clients send and what the API answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Sender(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(max_length=320)
+    name: str | None = Field(default=None, max_length=200)
+
+
+class CampaignRequest(BaseModel):
+    """Body of ``POST /api/v1/campaigns``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    template_id: str = Field(max_length=40)
+    file_id: str = Field(max_length=40)
+    name: str | None = Field(default=None, max_length=200)
+    sender: Sender | None = Field(default=None, alias="from")
+    reply_to: str | None = Field(default=None, max_length=320)
+    send_at: datetime | None = Field(
+        default=None, description="ISO-8601 with a UTC offset; a past time means now."
+    )
+    email_column: str | None = Field(default=None, max_length=200)
+    csv_delimiter: str | None = Field(default=None, max_length=4)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class CampaignAccepted(BaseModel):
+    transaction_id: str
+    status: str
+    status_url: str
+
+
+class CampaignError(BaseModel):
+    code: str
+    message: str
+
+
+class MessageCounts(BaseModel):
+    total: int = 0
+    queued: int = 0
+    sending: int = 0
+    sent: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    cancelled: int = 0
+
+
+class FileReport(BaseModel):
+    rows: int
+    valid: int
+    invalid: int
+    duplicates: int
+    columns: list[str] | None
+    warnings: list[str]
+    errors_url: str
+
+
+class CampaignStatusView(BaseModel):
+    transaction_id: str
+    name: str
+    status: str
+    scheduled_at: datetime | None
+    error: CampaignError | None
+    counts: MessageCounts
+    file: FileReport
+    progress: float
+    metadata: dict[str, str]
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+class CampaignPage(BaseModel):
+    campaigns: list[CampaignStatusView]
+    next_cursor: str | None
+
+
+class MessageView(BaseModel):
+    id: int
+    row: int
+    email: str
+    status: str
+    attempts: int
+    last_error: str | None
+    sent_at: datetime | None
+    message_id: str | None
+    relay_reply: str | None
+
+
+class MessagePage(BaseModel):
+    messages: list[MessageView]
+    next_cursor: str | None
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", by_alias=True)

@@ -1,0 +1,209 @@
+"""Entry point: ``postroom serve | api | worker | migrate | tenant | key | outbox``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import typer
+import uvicorn
+
+from postroom.api.app import create_app
+from postroom.cli.output import console, err_console, print_json, reports_errors
+from postroom.db.migrate import migrate as apply_migrations
+from postroom.db.migrate import pending_migrations
+from postroom.errors import ConfigError
+from postroom.runtime import Runtime, build_runtime
+from postroom.tenants import service as tenants
+from postroom.transports.outbox import list_outbox, read_outbox_message
+from postroom.worker.loop import Worker
+
+app = typer.Typer(help="Postroom: self-hostable email campaigns.", no_args_is_help=True)
+tenant_app = typer.Typer(help="Tenants.", no_args_is_help=True)
+key_app = typer.Typer(help="API keys.", no_args_is_help=True)
+outbox_app = typer.Typer(help="The capture outbox (capture:// transport).", no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(key_app, name="key")
+app.add_typer(outbox_app, name="outbox")
+
+HostOption = Annotated[str, typer.Option(help="Interface to listen on.")]
+PortOption = Annotated[int, typer.Option(help="Port to listen on.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _runtime(*, migrate_sqlite: bool = False) -> Runtime:
+    """Build the runtime and make sure the database is reachable and its schema current."""
+    rt = build_runtime()
+    rt.db.check_reachable()
+    if migrate_sqlite and rt.db.is_sqlite:
+        apply_migrations(rt.db)
+    elif pending_migrations(rt.db):
+        raise ConfigError(
+            "POSTROOM_DATABASE_URL",
+            f"the schema of {rt.db.safe_url} is not up to date; run 'postroom migrate'",
+        )
+    return rt
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+@app.command()
+@reports_errors
+def serve(host: HostOption = "127.0.0.1", port: PortOption = 8025) -> None:
+    """API, file processing, scheduling and sending in one process (the embedded mode)."""
+    _logging()
+    rt = _runtime(migrate_sqlite=True)
+    worker = Worker(rt)
+    _banner(rt, host, port)
+    uvicorn.run(create_app(rt, background=worker.run), host=host, port=port, log_level="info")
+
+
+@app.command()
+@reports_errors
+def api(host: HostOption = "127.0.0.1", port: PortOption = 8025) -> None:
+    """The HTTP API alone; run ``postroom worker`` beside it (several of each may share one
+    PostgreSQL database)."""
+    _logging()
+    rt = _runtime()
+    _banner(rt, host, port)
+    uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
+
+
+@app.command()
+@reports_errors
+def worker() -> None:
+    """File processing, scheduling and sending, without the HTTP API."""
+    _logging()
+    rt = _runtime()
+    asyncio.run(_run_worker(Worker(rt)))
+
+
+async def _run_worker(worker: Worker) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await worker.run(stop)
+
+
+@app.command()
+@reports_errors
+def migrate() -> None:
+    """Apply database migrations (``serve`` does this itself on SQLite)."""
+    rt = build_runtime()
+    rt.db.check_reachable()
+    apply_migrations(rt.db)
+    console.print(f"schema of {rt.db.safe_url} is up to date")
+
+
+def _banner(rt: Runtime, host: str, port: int) -> None:
+    url = f"http://{host}:{port}"
+    console.print(f"[bold]Postroom[/bold] on [link={url}]{url}[/link]")
+    console.print(f"  database  {rt.db.safe_url}")
+    console.print(f"  storage   {rt.settings.storage_url}")
+    console.print(f"  transport {rt.settings.transport_url}")
+    console.print(
+        "  API key   run [bold].venv/bin/postroom tenant create NAME[/bold] in another terminal"
+    )
+    if urlsplit(rt.settings.base_url).port not in (None, port):
+        err_console.print(
+            f"[yellow]note:[/yellow] POSTROOM_BASE_URL is {rt.settings.base_url}; upload URLs "
+            "point there"
+        )
+
+
+@tenant_app.command("create")
+@reports_errors
+def tenant_create(name: str, as_json: JsonOption = False) -> None:
+    """Create a tenant and print its first API key (shown once, stored only as a hash)."""
+    rt = _runtime(migrate_sqlite=True)
+    with rt.db.write() as conn:
+        tenant_id, key = tenants.create_tenant(conn, name, rt.clock.now())
+    if as_json:
+        print_json({"tenant_id": tenant_id, "api_key": key})
+        return
+    console.print(f"tenant  {tenant_id}")
+    console.print(f"api key {key}", highlight=False)
+    console.print("[dim]Keep the key: it is shown once.[/dim]")
+
+
+@key_app.command("create")
+@reports_errors
+def key_create(tenant: str, as_json: JsonOption = False) -> None:
+    """Issue another API key for TENANT."""
+    rt = _runtime()
+    with rt.db.write() as conn:
+        key = tenants.create_key(conn, tenant, rt.clock.now())
+    if as_json:
+        print_json({"tenant_id": tenant, "api_key": key})
+    else:
+        console.print(key, highlight=False)
+
+
+@key_app.command("revoke")
+@reports_errors
+def key_revoke(key_id: str) -> None:
+    """Revoke a key by its id (the part between ``pr_`` and the next ``_``)."""
+    rt = _runtime()
+    with rt.db.write() as conn:
+        tenants.revoke_key(conn, key_id, rt.clock.now())
+    console.print(f"revoked {key_id}")
+
+
+@key_app.command("list")
+@reports_errors
+def key_list(tenant: str, as_json: JsonOption = False) -> None:
+    """List TENANT's keys (ids only; secrets are never stored)."""
+    rt = _runtime()
+    with rt.db.read() as conn:
+        keys = tenants.list_keys(conn, tenant)
+    rows = [
+        {"key_id": k.key_id, "created_at": k.created_at, "revoked_at": k.revoked_at} for k in keys
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        state = f"revoked {row['revoked_at']:%Y-%m-%d %H:%M}" if row["revoked_at"] else "active"
+        console.print(f"{row['key_id']}  created {row['created_at']:%Y-%m-%d %H:%M}  {state}")
+
+
+def _outbox_dir() -> Path:
+    rt = build_runtime()
+    parts = urlsplit(rt.settings.transport_url)
+    if parts.scheme != "capture":
+        raise ConfigError("POSTROOM_TRANSPORT_URL", "the outbox exists only for capture://DIR")
+    return Path(parts.netloc + parts.path)
+
+
+@outbox_app.command("list")
+@reports_errors
+def outbox_list(
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """Messages the capture transport wrote, newest first."""
+    entries = list_outbox(_outbox_dir(), limit=limit)
+    if as_json:
+        print_json([e.__dict__ if hasattr(e, "__dict__") else _entry(e) for e in entries])
+        return
+    for e in entries:
+        console.print(f"{e.message_id}  {e.recipient}  {e.subject}", highlight=False)
+
+
+def _entry(entry: object) -> dict[str, object]:
+    return {name: getattr(entry, name) for name in entry.__slots__}  # type: ignore[attr-defined]
+
+
+@outbox_app.command("show")
+@reports_errors
+def outbox_show(message_id: str) -> None:
+    """Print one captured message exactly as it would have gone to the relay."""
+    data = read_outbox_message(_outbox_dir(), message_id)
+    typer.echo(data.decode("utf-8", errors="replace"))

@@ -1,0 +1,91 @@
+"""Every POSTROOM_* setting, its embedded default, and one-line errors for bad values."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from postroom.errors import ConfigError
+
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
+STORAGE_SCHEMES = ("file",)
+TRANSPORT_SCHEMES = ("smtp", "capture")
+
+
+class Settings(BaseSettings):
+    """Configuration read from the environment and a ``.env`` file in the working directory."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="POSTROOM_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str = "sqlite:///var/postroom.db"
+    storage_url: str = "file://var/blobs"
+    transport_url: str = "capture://var/outbox"
+    base_url: str = "http://127.0.0.1:8025"
+    secret_key: str = ""
+    default_from: str = "Postroom <postroom@localhost>"
+
+    upload_url_ttl_seconds: int = Field(default=15 * 60, gt=0)
+    template_max_bytes: int = Field(default=512 * 1024, gt=0)
+    file_max_bytes: int = Field(default=2 * 1024**3, gt=0)
+    csv_max_columns: int = Field(default=1000, gt=0)
+    csv_max_field_bytes: int = Field(default=64 * 1024, gt=0)
+    ingest_batch_rows: int = Field(default=5000, gt=0)
+
+    send_batch_size: int = Field(default=200, gt=0)
+    smtp_pool_size: int = Field(default=4, gt=0)
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    lease_seconds: int = Field(default=300, gt=0)
+    poll_interval_seconds: float = Field(default=1.0, gt=0)
+    retry_base_seconds: float = Field(default=300.0, gt=0)
+    retry_cap_seconds: float = Field(default=3600.0, gt=0)
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and check settings; raise ConfigError naming the variable for anything bad."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "POSTROOM_" + str(first["loc"][0]).upper() if first["loc"] else "POSTROOM_*"
+        raise ConfigError(name, str(first["msg"])) from None
+    _check_scheme("POSTROOM_DATABASE_URL", settings.database_url, DATABASE_SCHEMES)
+    _check_scheme("POSTROOM_STORAGE_URL", settings.storage_url, STORAGE_SCHEMES)
+    _check_scheme("POSTROOM_TRANSPORT_URL", settings.transport_url, TRANSPORT_SCHEMES)
+    base = urlsplit(settings.base_url)
+    if base.scheme not in ("http", "https") or not base.netloc:
+        raise ConfigError("POSTROOM_BASE_URL", f"must be an http(s) URL, got {settings.base_url!r}")
+    return settings
+
+
+def _check_scheme(variable: str, url: str, allowed: tuple[str, ...]) -> None:
+    scheme = urlsplit(url).scheme
+    if scheme not in allowed:
+        raise ConfigError(
+            variable,
+            f"unknown scheme {scheme or '(none)'!r} in {url!r}; expected one of "
+            + ", ".join(f"{s}://" for s in allowed),
+        )
+
+
+def resolve_secret_key(settings: Settings, var_dir: Path) -> bytes:
+    """The key that signs URLs and tokens: POSTROOM_SECRET_KEY, else one generated once into
+    ``var/secret.key`` (kept, so links stay valid across restarts)."""
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    path = var_dir / "secret.key"
+    if path.exists():
+        return path.read_text().strip().encode()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(key + "\n")
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return key.encode()

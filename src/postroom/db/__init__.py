@@ -1,0 +1,1 @@
+"""Database adapter: engine, the data model, migrations, leases and bulk writes."""

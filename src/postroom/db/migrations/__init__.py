@@ -1,0 +1,1 @@
+"""Alembic migrations for the Postroom schema."""

@@ -1,0 +1,169 @@
+"""The whole data model on one page: tenants, keys, templates, files, campaigns, messages."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from postroom.db.types import UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite needs INTEGER (not BIGINT) for an auto-incrementing rowid primary key.
+MessageId = BigInteger().with_variant(Integer(), "sqlite")
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant_id", String(40), ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
+)
+
+templates = Table(
+    "templates",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant_id", String(40), ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # pending_upload | ready | invalid
+    Column("blob_key", String(300), nullable=False, unique=True),
+    Column("variables", JSON, nullable=False),
+    Column("errors", JSON, nullable=False),
+    Column("size", BigInteger),
+    Column("sha256", String(64)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("uploaded_at", UtcDateTime),
+)
+
+files = Table(
+    "files",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant_id", String(40), ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("filename", String(300), nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("status", String(20), nullable=False),  # pending_upload | uploaded
+    Column("blob_key", String(300), nullable=False, unique=True),
+    Column("size", BigInteger),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("uploaded_at", UtcDateTime),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant_id", String(40), ForeignKey("tenants.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("template_id", String(40), ForeignKey("templates.id"), nullable=False),
+    Column("file_id", String(40), ForeignKey("files.id"), nullable=False),
+    Column("from_email", String(320), nullable=False),
+    Column("from_name", String(200)),
+    Column("reply_to", String(320)),
+    Column("email_column", String(200)),
+    Column("csv_delimiter", String(1)),
+    Column("metadata", JSON, nullable=False),
+    # processing | scheduled | sending | completed | failed | cancelled
+    Column("status", String(20), nullable=False),
+    Column("error_code", String(60)),
+    Column("error_message", Text),
+    Column("scheduled_at", UtcDateTime),
+    # What file processing found, committed batch by batch (rows_done is the resume point).
+    Column("columns", JSON),
+    Column("file_warnings", JSON, nullable=False),
+    Column("rows_done", Integer, nullable=False, default=0),
+    Column("valid_rows", Integer, nullable=False, default=0),
+    Column("invalid_rows", Integer, nullable=False, default=0),
+    Column("duplicate_rows", Integer, nullable=False, default=0),
+    Column("lease_owner", String(80)),
+    Column("lease_expires_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("started_at", UtcDateTime),
+    Column("completed_at", UtcDateTime),
+    Index("ix_campaigns_tenant_created", "tenant_id", "created_at", "id"),
+    Index("ix_campaigns_status", "status"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", MessageId, primary_key=True, autoincrement=True),
+    Column("campaign_id", String(40), ForeignKey("campaigns.id"), nullable=False),
+    Column("row_number", Integer, nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("email_key", String(320), nullable=False),
+    Column("fields", Text, nullable=False),  # the row as compact JSON
+    # queued | sending | sent | failed | suppressed | cancelled
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("available_at", UtcDateTime, nullable=False),
+    Column("lease_owner", String(80)),
+    Column("lease_expires_at", UtcDateTime),
+    Column("last_error", Text),
+    Column("message_id", String(200)),
+    Column("relay_reply", Text),
+    Column("sent_at", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("campaign_id", "email_key", name="uq_messages_campaign_email"),
+    Index("ix_messages_campaign_status", "campaign_id", "status", "id"),
+    Index(
+        "ix_messages_leases",
+        "lease_expires_at",
+        sqlite_where=text("status = 'sending'"),
+        postgresql_where=text("status = 'sending'"),
+    ),
+)
+
+row_issues = Table(
+    "row_issues",
+    metadata,
+    Column("campaign_id", String(40), ForeignKey("campaigns.id"), primary_key=True),
+    Column("row_number", Integer, primary_key=True),
+    Column("email", Text, nullable=False),
+    Column("reason", String(40), nullable=False),
+    Column("detail", Text, nullable=False),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("state", String(20), nullable=False),  # running | done
+    Column("response_status", Integer),
+    Column("response_body", JSON),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False, index=True),
+)

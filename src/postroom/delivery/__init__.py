@@ -1,0 +1,1 @@
+"""Delivery: turning rendered messages into bytes and handing them to a transport."""

@@ -1,0 +1,1 @@
+"""Recipient files: reading an uploaded CSV into checked recipients, one row at a time."""

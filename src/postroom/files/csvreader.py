@@ -1,0 +1,437 @@
+"""Reading a recipient CSV from a byte stream, one checked row at a time, in flat memory."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import chain
+from typing import TYPE_CHECKING, BinaryIO
+
+from postroom.errors import FileRejected
+from postroom.files.addresses import Address, check_address
+from postroom.files.headers import find_email_column, normalise_headers
+
+if TYPE_CHECKING:
+    from _csv import Reader
+
+CHUNK_BYTES = 1024 * 1024
+DELIMITER_CANDIDATES = (",", ";", "\t", "|")
+
+
+@dataclass(frozen=True, slots=True)
+class CsvLimits:
+    """What a recipient file may hold before it is rejected as a whole."""
+
+    max_columns: int = 1000
+    max_field_bytes: int = 64 * 1024  # UTF-8 bytes of one cell
+    max_file_bytes: int = 2 * 1024**3
+    # A physical line with no line end in sight is buffered; this bounds that buffer.
+    max_line_chars: int = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """A valid row. ``row`` is the spreadsheet row number (the header is row 1)."""
+
+    row: int
+    email: str  # normalised address
+    key: str  # for finding duplicates
+    fields: dict[str, str]  # every column by normalised name; the email cell trimmed
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    """An invalid row: its number, the raw email cell, a reason code and a sentence."""
+
+    row: int
+    email: str
+    reason: str  # invalid_email | missing_email | multiple_addresses | too_many_fields
+    detail: str
+
+
+# Signatures of the files people upload by mistake instead of a CSV.
+_BINARY_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook?)"),
+    (b"PK\x05\x06", "a ZIP archive (an .xlsx workbook?)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel or Office document"),
+    (b"%PDF-", "a PDF document"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\x7fELF", "a program"),
+)
+_SIGNATURE_BYTES = 8
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig", "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "utf-16-be"),
+)
+_CONTROL_CHARS = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_SAMPLE_CHARS = 64 * 1024
+_MAX_CONTROL_SHARE = 0.05
+# str.splitlines() also breaks at these, but csv does not treat them as line ends, so a chunk
+# holding any of them is split by the slower pattern that knows only \r\n, \r and \n.
+_RARE_LINE_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_CSV_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+
+# csv.field_size_limit is process-wide: only ever raise it, under a lock, and enforce each
+# file's own limit here so that readers with different limits cannot undo each other.
+_FIELD_LIMIT_LOCK = threading.Lock()
+
+
+class _TextDecoder:
+    """The file's bytes to text, chunk by chunk, falling back from UTF-8 to Windows-1252."""
+
+    def __init__(self, head: bytes) -> None:
+        self.encoding, self.bom_bytes, codec = "utf-8", 0, "utf-8"
+        for bom, name, bom_codec in _BOMS:
+            if head.startswith(bom):
+                self.encoding, self.bom_bytes, codec = name, len(bom), bom_codec
+                break
+        self._decoder = codecs.getincrementaldecoder(codec)("strict")
+        self._decoded_bytes = self.bom_bytes
+        self.fallback_warning: str | None = None
+
+    def decode(self, data: bytes, *, final: bool) -> str:
+        if self.fallback_warning is not None:
+            return data.decode("cp1252", "replace")
+        pending = self._decoder.getstate()[0]
+        try:
+            text = self._decoder.decode(data, final)
+        except UnicodeDecodeError as error:
+            if self.encoding.startswith("utf-16"):
+                raise FileRejected(
+                    f"The file says it is {self.encoding.upper()} but is not: {error.reason}.",
+                    code="not_csv",
+                    details={"encoding": self.encoding},
+                ) from error
+            offset = self._decoded_bytes - len(pending) + error.start
+            self.fallback_warning = (
+                f"The file is not valid UTF-8 (byte {offset} is the first bad one), so it was "
+                "read as Windows-1252 from there; check accented letters in the result."
+            )
+            self.encoding = "windows-1252"
+            return (pending + data).decode("cp1252", "replace")
+        self._decoded_bytes += len(data)
+        return text
+
+
+class RecipientFile:
+    """One recipient CSV, read once, front to back, without holding more than a chunk of it.
+
+    ``open()`` reads the header and sets ``columns``, ``email_column``, ``delimiter`` and
+    ``encoding``; ``rows()`` then yields a Recipient or a RowProblem for every non-blank
+    record. Both raise FileRejected, whose ``code`` names the rule, when the file cannot be
+    used at all; ``warnings`` collects what the user should know about a file that can.
+    """
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        *,
+        delimiter: str | None = None,
+        email_column: str | None = None,
+        limits: CsvLimits = CsvLimits(),  # frozen, so one shared default is safe
+        chunk_bytes: int = CHUNK_BYTES,
+    ) -> None:
+        if chunk_bytes < 1:
+            raise ValueError("chunk_bytes must be at least 1")
+        self._stream = stream
+        self._requested_delimiter = delimiter
+        self._requested_email_column = email_column
+        self.limits = limits
+        self._chunk_bytes = chunk_bytes
+        self.columns: list[str] = []
+        self.email_column = ""
+        self.delimiter = ""
+        self.encoding = ""
+        self.warnings: list[str] = []
+        self.bytes_read = 0
+        self._lines_split = 0  # physical lines cut from the text so far
+        self._lines_skipped = 0  # blank lines before the header, which csv never sees
+        self._reader: Reader | None = None
+        self._is_rows_started = False
+
+    def open(self) -> None:
+        """Read the header: encoding, delimiter, column names and the email column."""
+        if self._reader is not None:
+            return
+        requested = self._checked_delimiter()
+        lines = self._physical_lines()
+        first = self._first_line(lines)
+        self.delimiter = requested or detect_delimiter(first)
+        _raise_field_size_limit(self.limits.max_field_bytes)
+        reader = csv.reader(chain((first,), lines), delimiter=self.delimiter, strict=True)
+        self.columns, header_warnings = normalise_headers(self._header(reader))
+        self.warnings.extend(header_warnings)
+        self.email_column = find_email_column(self.columns, self._requested_email_column)
+        self._reader = reader
+
+    def rows(self) -> Iterator[Recipient | RowProblem]:
+        """Every data record in file order, checked; blank ones are skipped but keep a row number.
+
+        Raises FileRejected part-way for whole-file problems, and ``no_recipients`` at the end
+        when the file held no data record at all. A file's rows can be read only once.
+        """
+        reader = self._start_rows()
+        columns, email_column = self.columns, self.email_column
+        width, email_index = len(columns), columns.index(email_column)
+        quick_field_chars = self.limits.max_field_bytes // 4  # no UTF-8 character is longer
+        records, done_line = 0, reader.line_num
+        try:
+            for row, record in enumerate(reader, start=2):
+                done_line = reader.line_num
+                if len(record) != width:
+                    fitted = self._fitted(row, record, width, email_index)
+                    if fitted is None:
+                        continue
+                    if isinstance(fitted, RowProblem):
+                        records += 1
+                        yield fitted
+                        continue
+                    record = fitted
+                if max(map(len, record)) > quick_field_chars:
+                    self._check_field_sizes(record, done_line)
+                raw = record[email_index]
+                found = check_address(raw)
+                if isinstance(found, Address):
+                    fields = dict(zip(columns, record, strict=True))
+                    fields[email_column] = raw.strip()
+                    yield Recipient(row, found.email, found.key, fields)
+                elif found.reason == "missing_email" and not "".join(record).strip():
+                    continue
+                else:
+                    yield RowProblem(row, raw, found.reason, found.detail)
+                records += 1
+        except csv.Error as error:
+            raise self._parse_error(error, done_line + 1, reader.line_num) from error
+        if records == 0:
+            raise FileRejected("The file has a header but no recipients.", code="no_recipients")
+
+    def _start_rows(self) -> Reader:
+        self.open()
+        if self._is_rows_started:
+            raise RuntimeError("the rows of a RecipientFile can be read only once")
+        self._is_rows_started = True
+        assert self._reader is not None
+        return self._reader
+
+    def _fitted(
+        self, row: int, record: list[str], width: int, email_index: int
+    ) -> list[str] | RowProblem | None:
+        """The record at the header's width; None when blank; a problem when it has too much."""
+        if len(record) < width:
+            return record + [""] * (width - len(record)) if record else None
+        if not "".join(record[width:]).strip():
+            # Empty cells past the last column (a trailing delimiter, as some exporters write
+            # on every row) lose nothing, so they are not worth failing the row for.
+            return record[:width]
+        email = record[email_index]
+        detail = f"The row has {len(record)} fields but the header has {width}."
+        return RowProblem(row, email, "too_many_fields", detail)
+
+    def _check_field_sizes(self, record: list[str], line: int) -> None:
+        limit = self.limits.max_field_bytes
+        for position, value in enumerate(record):
+            if len(value) * 4 > limit and len(value.encode("utf-8", "surrogatepass")) > limit:
+                line += self._lines_skipped
+                raise FileRejected(
+                    f"A field on line {line} (column {position + 1}) is longer than the "
+                    f"limit of {limit} bytes.",
+                    code="field_too_large",
+                    details={"line": line, "column": position + 1, "limit": limit},
+                )
+
+    def _header(self, reader: Reader) -> list[str]:
+        try:
+            header = next(reader)
+        except csv.Error as error:
+            raise self._parse_error(error, 1, reader.line_num) from error
+        if len(header) > self.limits.max_columns:
+            raise FileRejected(
+                f"The header has {len(header)} columns; at most {self.limits.max_columns} "
+                "are allowed.",
+                code="too_many_columns",
+                details={"columns": len(header), "limit": self.limits.max_columns},
+            )
+        self._check_field_sizes(header, reader.line_num)
+        return header
+
+    def _first_line(self, lines: Iterator[str]) -> str:
+        """The first line with something on it; blank lines and byte-order marks before it go."""
+        for line in lines:
+            if line.replace("\ufeff", "").strip():
+                return line.lstrip("\ufeff")
+            self._lines_skipped += 1
+        raise FileRejected("The file is empty.", code="empty_file")
+
+    def _checked_delimiter(self) -> str | None:
+        delimiter = self._requested_delimiter
+        if delimiter is not None and (len(delimiter) != 1 or delimiter in '"\r\n\x00'):
+            raise FileRejected(
+                f"The delimiter must be one character other than a quote or a line end, "
+                f"not {delimiter!r}.",
+                code="invalid_delimiter",
+                details={"delimiter": delimiter},
+            )
+        return delimiter
+
+    def _parse_error(self, error: csv.Error, start: int, end: int) -> FileRejected:
+        """What a csv.Error means for the user, for the record from line ``start`` to ``end``."""
+        start, end = start + self._lines_skipped, end + self._lines_skipped
+        message = str(error)
+        limit = self.limits.max_field_bytes
+        if message == "unexpected end of data" or (
+            message.startswith("field larger than field limit") and end > start
+        ):
+            return FileRejected(
+                f"The record starting on line {start} opens a quoted field that is never "
+                "closed, so the rest of the file would be read as one field.",
+                code="malformed_csv",
+                details={"line": start},
+            )
+        if message.startswith("field larger than field limit"):
+            return FileRejected(
+                f"A field on line {start} is longer than the limit of {limit} bytes.",
+                code="field_too_large",
+                details={"line": start, "limit": limit},
+            )
+        where = f"line {start}" if start >= end else f"the record on lines {start} to {end}"
+        return FileRejected(
+            f"The file is not well-formed CSV at {where}: {message}.",
+            code="malformed_csv",
+            details={"line": start, "end_line": max(start, end), "problem": message},
+        )
+
+    def _physical_lines(self) -> Iterator[str]:
+        """The text cut only at real line ends, which is what csv needs to see each string end."""
+        carry = ""
+        for text in self._text_chunks():
+            lines = _lines_of(carry + text)
+            # The last line may go on in the next chunk, and a final "\r" may be the first
+            # half of a "\r\n" pair, which csv must be given in one string.
+            carry = "" if lines[-1].endswith("\n") else lines.pop()
+            if len(carry) > self.limits.max_line_chars:
+                line = self._lines_split + len(lines) + 1
+                raise FileRejected(
+                    f"Line {line} is longer than {self.limits.max_line_chars} characters.",
+                    code="line_too_long",
+                    details={"line": line, "limit": self.limits.max_line_chars},
+                )
+            self._lines_split += len(lines)
+            yield from lines
+        if carry:
+            self._lines_split += 1
+            yield carry
+
+    def _text_chunks(self) -> Iterator[str]:
+        """Decoded text, a chunk at a time, with the checks that tell a CSV from other files."""
+        head = self._read_head()
+        _reject_binary(head)
+        decoder = _TextDecoder(head)
+        self.encoding = decoder.encoding
+        data, is_first = head[decoder.bom_bytes :], True
+        while True:
+            text = decoder.decode(data, final=not data)
+            if decoder.encoding != self.encoding and decoder.fallback_warning:
+                self.encoding = decoder.encoding
+                self.warnings.append(decoder.fallback_warning)
+            if "\x00" in text:
+                raise _nul_error(self._lines_split + 1 + text.count("\n", 0, text.index("\x00")))
+            if is_first:
+                _reject_control_heavy(text)
+                is_first = False
+            if text:
+                yield text
+            if not data:
+                return
+            data = self._read()
+
+    def _read_head(self) -> bytes:
+        """The first chunk, made long enough to hold any byte-order mark or file signature."""
+        head = self._read()
+        while head and len(head) < _SIGNATURE_BYTES:
+            more = self._read()
+            if not more:
+                break
+            head += more
+        return head
+
+    def _read(self) -> bytes:
+        data = self._stream.read(self._chunk_bytes)
+        self.bytes_read += len(data)
+        if self.bytes_read > self.limits.max_file_bytes:
+            raise FileRejected(
+                f"The file is larger than the limit of {self.limits.max_file_bytes} bytes.",
+                code="file_too_large",
+                details={"limit": self.limits.max_file_bytes},
+            )
+        return data
+
+
+def detect_delimiter(line: str) -> str:
+    """The delimiter of a header line: the most frequent of DELIMITER_CANDIDATES outside quotes.
+
+    A tie, or no candidate at all, gives ",".
+    """
+    counts = {candidate: _fields_in(line, candidate) - 1 for candidate in DELIMITER_CANDIDATES}
+    most = max(counts.values())
+    winners = [candidate for candidate, count in counts.items() if count == most]
+    return winners[0] if most > 0 and len(winners) == 1 else ","
+
+
+def _fields_in(line: str, delimiter: str) -> int:
+    # Parsing with csv itself counts only delimiters outside quotes, exactly as the reader will.
+    try:
+        return len(next(csv.reader([line], delimiter=delimiter), []))
+    except csv.Error:
+        return 0
+
+
+def _lines_of(text: str) -> list[str]:
+    # One "in" per character is a fast C scan; a regex character class is far slower.
+    if not any(separator in text for separator in _RARE_LINE_BREAKS):
+        return text.splitlines(keepends=True)
+    return _CSV_LINE.findall(text)
+
+
+def _reject_binary(head: bytes) -> None:
+    for signature, kind in _BINARY_SIGNATURES:
+        if head.startswith(signature):
+            raise FileRejected(
+                f"This is {kind}, not a CSV file; export the sheet as CSV and upload that.",
+                code="not_csv",
+                details={"looks_like": kind},
+            )
+
+
+def _reject_control_heavy(text: str) -> None:
+    sample = text[:_CONTROL_SAMPLE_CHARS]
+    controls = len(_CONTROL_CHARS.findall(sample))
+    if controls > len(sample) * _MAX_CONTROL_SHARE:
+        raise FileRejected(
+            "The file is full of control characters, so it is not a text CSV file.",
+            code="not_csv",
+            details={"control_characters": controls, "sampled": len(sample)},
+        )
+
+
+def _nul_error(line: int) -> FileRejected:
+    return FileRejected(
+        f"The file has a NUL byte near line {line}, so it is not a text CSV file (is it a "
+        "spreadsheet, or UTF-16 text without a byte-order mark?).",
+        code="not_csv",
+        details={"line": line},
+    )
+
+
+def _raise_field_size_limit(limit: int) -> None:
+    with _FIELD_LIMIT_LOCK:
+        if csv.field_size_limit() < limit:
+            csv.field_size_limit(limit)

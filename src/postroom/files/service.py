@@ -1,0 +1,93 @@
+"""Use cases for recipient files: presign an upload, notice it has landed, look it up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select, update
+
+from postroom.blobs import BlobStore, PresignedUpload
+from postroom.db.tables import files
+from postroom.errors import NotFound, UnsupportedMediaType, Unprocessable
+from postroom.ids import new_id
+
+CSV_CONTENT_TYPES = ("text/csv", "application/csv", "text/plain")
+
+
+@dataclass(frozen=True, slots=True)
+class NewFile:
+    file_id: str
+    upload: PresignedUpload
+
+
+def create_file_upload(
+    conn: Connection,
+    blobs: BlobStore,
+    *,
+    tenant_id: str,
+    filename: str,
+    content_type: str,
+    now: datetime,
+    ttl_seconds: int,
+    max_bytes: int,
+) -> NewFile:
+    """Record a recipient file awaiting upload and return where to PUT it."""
+    content_type = content_type.split(";")[0].strip().lower()
+    if content_type not in CSV_CONTENT_TYPES:
+        raise UnsupportedMediaType(
+            f"Recipient files must be CSV; {content_type!r} is not accepted.",
+            code="unsupported_content_type",
+            details={"accepted": list(CSV_CONTENT_TYPES)},
+        )
+    filename = filename.strip()
+    if not filename or len(filename) > 300:
+        raise Unprocessable("A filename of 1 to 300 characters is required.", code="bad_filename")
+    file_id = new_id("file")
+    key = f"t/{tenant_id}/files/{file_id}.csv"
+    conn.execute(
+        insert(files).values(
+            id=file_id,
+            tenant_id=tenant_id,
+            filename=filename,
+            content_type=content_type,
+            status="pending_upload",
+            blob_key=key,
+            created_at=now,
+        )
+    )
+    upload = blobs.presign_put(
+        key,
+        content_type=content_type,
+        max_bytes=max_bytes,
+        expires_at=now + timedelta(seconds=ttl_seconds),
+    )
+    return NewFile(file_id, upload)
+
+
+def get_file(conn: Connection, tenant_id: str, file_id: str) -> Row[Any]:
+    row = conn.execute(
+        select(files).where(files.c.id == file_id, files.c.tenant_id == tenant_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"No file {file_id!r}.", code="file_not_found")
+    return row
+
+
+def find_file_by_key(conn: Connection, blob_key: str) -> Row[Any] | None:
+    return conn.execute(select(files).where(files.c.blob_key == blob_key)).first()
+
+
+def record_file_upload(conn: Connection, blobs: BlobStore, file: Row[Any], now: datetime) -> None:
+    """Mark a pending file ``uploaded`` once its blob exists (idempotent)."""
+    if file.status != "pending_upload":
+        return
+    size = blobs.size(file.blob_key)
+    if size is None:
+        return
+    conn.execute(
+        update(files)
+        .where(files.c.id == file.id, files.c.status == "pending_upload")
+        .values(status="uploaded", size=size, uploaded_at=now)
+    )

@@ -1,0 +1,1 @@
+"""The ingest pipeline: a campaign's CSV becomes message rows."""

@@ -1,0 +1,246 @@
+"""File processing: stream a campaign's CSV, validate and dedupe it, write message rows in
+batches. Each batch commits together with the resume point, so a worker that dies mid-file
+is replaced by one that carries on where the last commit left off."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select, update
+
+from postroom.campaigns import lifecycle
+from postroom.campaigns.states import BUILTIN_VARIABLES, MessageStatus
+from postroom.db.tables import campaigns, files, messages, row_issues, templates
+from postroom.errors import FileRejected
+from postroom.files.csvreader import CsvLimits, Recipient, RecipientFile, RowProblem
+from postroom.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class ProcessingStopped(Exception):
+    """The campaign was cancelled, or this worker lost its lease or was told to stop."""
+
+
+@dataclass
+class Batch:
+    """Rows read since the last commit."""
+
+    recipients: list[Recipient] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)
+    last_row: int = 0
+
+    def __len__(self) -> int:
+        return len(self.recipients) + len(self.problems)
+
+
+class FileProcessor:
+    """Processes one campaign's file at a time, for one worker."""
+
+    def __init__(self, rt: Runtime, worker_id: str, stop: threading.Event) -> None:
+        self.rt = rt
+        self.worker_id = worker_id
+        self.stop = stop
+
+    def process_next(self) -> bool:
+        """Claim one campaign awaiting processing and process it; False when there was none."""
+        settings = self.rt.settings
+        with self.rt.db.write() as conn:
+            campaign = lifecycle.claim_campaign_for_processing(
+                conn, self.worker_id, self.rt.clock.now(), settings.lease_seconds
+            )
+        if campaign is None:
+            return False
+        try:
+            self._process(campaign)
+        except ProcessingStopped:
+            with self.rt.db.write() as conn:
+                lifecycle.release_processing(conn, campaign.id, self.worker_id)
+        except FileRejected as exc:
+            self._fail(campaign.id, exc.code, exc.message)
+        except Exception:
+            log.exception("processing campaign %s failed", campaign.id)
+            self._fail(
+                campaign.id,
+                "processing_error",
+                "An internal error stopped file processing; the server log has the details.",
+            )
+        return True
+
+    def _fail(self, campaign_id: str, code: str, message: str) -> None:
+        with self.rt.db.write() as conn:
+            lifecycle.fail_campaign(
+                conn, campaign_id, self.worker_id, code=code, message=message, now=self.rt.clock.now()
+            )
+
+    def _process(self, campaign: Row[Any]) -> None:
+        with self.rt.db.read() as conn:
+            blob_key, variables = _file_and_variables(conn, campaign)
+        settings = self.rt.settings
+        limits = CsvLimits(
+            max_columns=settings.csv_max_columns,
+            max_field_bytes=settings.csv_max_field_bytes,
+            max_file_bytes=settings.file_max_bytes,
+        )
+        with self.rt.blobs.open(blob_key) as stream:
+            reader = RecipientFile(
+                stream,
+                delimiter=campaign.csv_delimiter,
+                email_column=campaign.email_column,
+                limits=limits,
+            )
+            reader.open()
+            _check_variables(variables, reader.columns)
+            self._read_rows(campaign, reader)
+        with self.rt.db.write() as conn:
+            lifecycle.finish_processing(conn, campaign, self.worker_id, self.rt.clock.now())
+        self.rt.wakeups.notify()
+
+    def _read_rows(self, campaign: Row[Any], reader: RecipientFile) -> None:
+        resume_after = campaign.rows_done
+        batch = Batch()
+        for item in reader.rows():
+            if item.row <= resume_after:
+                continue
+            if isinstance(item, Recipient):
+                batch.recipients.append(item)
+            else:
+                batch.problems.append(item)
+            batch.last_row = item.row
+            if len(batch) >= self.rt.settings.ingest_batch_rows:
+                self._commit(campaign, reader, batch)
+                batch = Batch()
+        self._commit(campaign, reader, batch)
+
+    def _commit(self, campaign: Row[Any], reader: RecipientFile, batch: Batch) -> None:
+        if self.stop.is_set():
+            raise ProcessingStopped
+        now = self.rt.clock.now()
+        with self.rt.db.write() as conn:
+            if not lifecycle.still_processing(conn, campaign.id, self.worker_id):
+                raise ProcessingStopped
+            fresh, duplicates = _dedupe(conn, campaign.id, batch.recipients)
+            _insert_messages(conn, campaign.id, fresh, now)
+            _insert_issues(conn, campaign.id, batch.problems, duplicates)
+            values: dict[str, Any] = {
+                "valid_rows": campaigns.c.valid_rows + len(fresh),
+                "invalid_rows": campaigns.c.invalid_rows + len(batch.problems),
+                "duplicate_rows": campaigns.c.duplicate_rows + len(duplicates),
+                "columns": reader.columns,
+                "file_warnings": list(reader.warnings),
+                "lease_expires_at": now + timedelta(seconds=self.rt.settings.lease_seconds),
+            }
+            if batch.last_row:
+                values["rows_done"] = batch.last_row
+            conn.execute(update(campaigns).where(campaigns.c.id == campaign.id).values(**values))
+
+
+def _file_and_variables(conn: Connection, campaign: Row[Any]) -> tuple[str, list[str]]:
+    blob_key = conn.execute(select(files.c.blob_key).where(files.c.id == campaign.file_id)).scalar_one()
+    variables = conn.execute(
+        select(templates.c.variables).where(templates.c.id == campaign.template_id)
+    ).scalar_one()
+    return blob_key, list(variables)
+
+
+def _check_variables(variables: list[str], columns: list[str]) -> None:
+    missing = sorted(set(variables) - set(columns) - BUILTIN_VARIABLES)
+    if missing:
+        raise FileRejected(
+            "The template uses variables that are not columns of the file: "
+            + ", ".join(missing)
+            + ".",
+            code="missing_columns",
+            details={"missing": missing, "columns": columns},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    recipient: Recipient
+    first_row: int
+
+
+def _dedupe(
+    conn: Connection, campaign_id: str, recipients: list[Recipient]
+) -> tuple[list[Recipient], list[Duplicate]]:
+    """Keep the first occurrence of each address: within the batch, then against the rows
+    earlier batches wrote (the unique index on (campaign, email_key) backs this up)."""
+    first_rows: dict[str, int] = {}
+    fresh: list[Recipient] = []
+    duplicates: list[Duplicate] = []
+    for recipient in recipients:
+        first = first_rows.get(recipient.key)
+        if first is None:
+            first_rows[recipient.key] = recipient.row
+            fresh.append(recipient)
+        else:
+            duplicates.append(Duplicate(recipient, first))
+    if not fresh:
+        return fresh, duplicates
+    rows = conn.execute(
+        select(messages.c.email_key, messages.c.row_number).where(
+            messages.c.campaign_id == campaign_id,
+            messages.c.email_key.in_([r.key for r in fresh]),
+        )
+    )
+    earlier: dict[str, int] = {key: row for key, row in rows}
+    if earlier:
+        duplicates += [Duplicate(r, earlier[r.key]) for r in fresh if r.key in earlier]
+        fresh = [r for r in fresh if r.key not in earlier]
+    return fresh, duplicates
+
+
+def _insert_messages(
+    conn: Connection, campaign_id: str, recipients: list[Recipient], now: datetime
+) -> None:
+    if not recipients:
+        return
+    conn.execute(
+        insert(messages),
+        [
+            {
+                "campaign_id": campaign_id,
+                "row_number": r.row,
+                "email": r.email,
+                "email_key": r.key,
+                "fields": json.dumps(r.fields, ensure_ascii=False, separators=(",", ":")),
+                "status": MessageStatus.QUEUED.value,
+                "attempts": 0,
+                "available_at": now,
+                "updated_at": now,
+            }
+            for r in recipients
+        ],
+    )
+
+
+def _insert_issues(
+    conn: Connection, campaign_id: str, problems: list[RowProblem], duplicates: list[Duplicate]
+) -> None:
+    issues = [
+        {
+            "campaign_id": campaign_id,
+            "row_number": p.row,
+            "email": p.email,
+            "reason": p.reason,
+            "detail": p.detail,
+        }
+        for p in problems
+    ] + [
+        {
+            "campaign_id": campaign_id,
+            "row_number": d.recipient.row,
+            "email": d.recipient.email,
+            "reason": "duplicate",
+            "detail": f"same address as row {d.first_row}",
+        }
+        for d in duplicates
+    ]
+    if issues:
+        conn.execute(insert(row_issues), issues)

@@ -1,0 +1,47 @@
+"""The composition root: builds settings, database, blob store and clock once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from postroom.blobs import BlobStore, open_blob_store
+from postroom.clock import Clock, SystemClock
+from postroom.config import Settings, load_settings, resolve_secret_key
+from postroom.db.engine import Database
+from postroom.db.wakeups import Wakeups
+
+
+@dataclass
+class Runtime:
+    """Everything a request handler or a worker step needs; passed down, never global."""
+
+    settings: Settings
+    db: Database
+    blobs: BlobStore
+    clock: Clock
+    secret_key: bytes
+    wakeups: Wakeups = field(default_factory=Wakeups)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_runtime(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    var_dir: Path = Path("var"),
+) -> Runtime:
+    """Raise ConfigError (one line naming the variable) for anything misconfigured."""
+    settings = settings or load_settings()
+    secret_key = resolve_secret_key(settings, var_dir)
+    db = Database(settings.database_url)
+    blobs = open_blob_store(settings.storage_url, signing_key=secret_key, base_url=settings.base_url)
+    return Runtime(
+        settings=settings,
+        db=db,
+        blobs=blobs,
+        clock=clock or SystemClock(),
+        secret_key=secret_key,
+    )

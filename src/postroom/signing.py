@@ -1,0 +1,19 @@
+"""HMAC-SHA256 signatures for presigned upload URLs (and, later, VERP and tracking tokens)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+
+def sign(key: bytes, *parts: str) -> str:
+    """A URL-safe signature over ``parts``; parts are joined unambiguously (length-prefixed)."""
+    message = b"".join(len(p.encode()).to_bytes(4, "big") + p.encode() for p in parts)
+    digest = hmac.new(key, message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def verify(key: bytes, signature: str, *parts: str) -> bool:
+    """Constant-time check of a signature made by :func:`sign`."""
+    return hmac.compare_digest(sign(key, *parts), signature)

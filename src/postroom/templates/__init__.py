@@ -1,0 +1,1 @@
+"""Campaign templates: checking, compiling and rendering them, and their plain-text parts."""

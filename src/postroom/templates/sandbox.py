@@ -1,0 +1,290 @@
+"""The template sandbox: checks, compiles and renders campaign templates without trusting them."""
+
+from __future__ import annotations
+
+import operator
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import StrictUndefined, Template, meta, nodes
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+from postroom.errors import PostroomError
+from postroom.templates.plaintext import html_to_text
+
+DEFAULT_MAX_BYTES = 512 * 1024
+
+# Sequence repetition and powers are the one-line ways to make a render eat all memory or CPU.
+_MAX_REPEATED_LENGTH = 100_000
+_MAX_EXPONENT = 256
+
+# Filters that look attributes up by a name given as a string argument.
+_ATTRIBUTE_FILTERS = frozenset(
+    {"attr", "map", "select", "selectattr", "reject", "rejectattr", "sort", "groupby", "sum"}
+    | {"unique", "min", "max"}
+)
+_UNSUPPORTED_TAGS: dict[type[nodes.Node], str] = {
+    nodes.Include: "include",
+    nodes.Import: "import",
+    nodes.FromImport: "from ... import",
+    nodes.Extends: "extends",
+}
+
+# Anything that would end the Subject header line or hide inside it; see _one_line.
+_CONTROL = "\x00-\x1f\x7f-\x9f\u2028\u2029"
+_HAS_CONTROL = re.compile(f"[{_CONTROL}]")
+_SPACE_OR_CONTROL_RUN = re.compile(rf"[\s{_CONTROL}]+")
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateProblem:
+    """One reason a template cannot be used; ``part`` is "html" or "subject"."""
+
+    line: int | None
+    message: str
+    part: str
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateCheck:
+    is_valid: bool
+    variables: list[str]
+    problems: list[TemplateProblem]
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedContent:
+    subject: str
+    html: str
+    text: str
+
+
+class TemplateInvalid(PostroomError):
+    code = "template_invalid"
+    status = 422
+
+
+class RenderError(PostroomError):
+    """A message could not be rendered: a missing field, a sandbox violation or any failure."""
+
+    code = "render_error"
+    status = 422
+
+
+class CompiledTemplate:
+    """A template version compiled once and rendered for every message of a campaign."""
+
+    __slots__ = ("_html", "_subject", "variables")
+
+    def __init__(self, html: Template, subject: Template, variables: list[str]) -> None:
+        self._html = html
+        self._subject = subject
+        self.variables = variables
+
+    def render(self, fields: Mapping[str, str]) -> RenderedContent:
+        """Render subject, HTML and the derived text; raise RenderError on any failure."""
+        subject = _one_line(_render_part(self._subject, fields, "subject"))
+        html = _render_part(self._html, fields, "html")
+        try:
+            text = html_to_text(html)
+        except Exception as exc:
+            raise RenderError(
+                f"the text part could not be derived: {exc}", details={"part": "html"}
+            ) from exc
+        return RenderedContent(subject=subject, html=html, text=text)
+
+
+class TemplateCache:
+    """Compiled templates by version key (such as a sha256 of the sources), least recent out."""
+
+    def __init__(self, max_entries: int = 256) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, CompiledTemplate] = OrderedDict()
+        # Sender threads may share one cache; compiling happens outside the lock.
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get_or_compile(self, key: str, html: str, subject: str) -> CompiledTemplate:
+        """Return the template compiled for ``key``, compiling and keeping it on a miss.
+
+        The caller guarantees that ``key`` identifies exactly this html and subject.
+        """
+        with self._lock:
+            compiled = self._entries.get(key)
+            if compiled is not None:
+                self._entries.move_to_end(key)
+                return compiled
+        compiled = compile_template(html, subject)
+        with self._lock:
+            self._entries[key] = compiled
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return compiled
+
+
+def check_template(html: str, subject: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> TemplateCheck:
+    """Say whether a template can be used, which fields it needs, and what is wrong with it."""
+    _, _, check = _examine(html, subject, max_bytes)
+    return check
+
+
+def compile_template(html: str, subject: str, *, max_bytes: int | None = None) -> CompiledTemplate:
+    """Compile a template for rendering; raise TemplateInvalid (code "template_invalid") if it
+    fails check_template.
+
+    The size limit is an upload rule applied by check_template with the configured limit; it
+    is only applied here when ``max_bytes`` is given, so a template accepted then still
+    compiles later.
+    """
+    html_template, subject_template, check = _examine(html, subject, max_bytes)
+    if html_template is None or subject_template is None:
+        first = check.problems[0]
+        where = f" (line {first.line})" if first.line is not None else ""
+        raise TemplateInvalid(
+            f"the {first.part} template is invalid{where}: {first.message}",
+            details={"problems": [_problem_body(problem) for problem in check.problems]},
+        )
+    return CompiledTemplate(html_template, subject_template, check.variables)
+
+
+def _examine(
+    html: str, subject: str, max_bytes: int | None
+) -> tuple[Template | None, Template | None, TemplateCheck]:
+    html_template, html_variables, html_problems = _examine_part(
+        "html", html, _SandboxEnvironment(autoescape=True), max_bytes
+    )
+    subject_template, subject_variables, subject_problems = _examine_part(
+        "subject", subject, _SandboxEnvironment(autoescape=False), max_bytes
+    )
+    problems = html_problems + subject_problems
+    check = TemplateCheck(
+        is_valid=not problems,
+        variables=sorted(html_variables | subject_variables),
+        problems=problems,
+    )
+    return html_template, subject_template, check
+
+
+def _examine_part(
+    part: str, source: str, environment: _SandboxEnvironment, max_bytes: int | None
+) -> tuple[Template | None, set[str], list[TemplateProblem]]:
+    """Parse, vet and compile one part; the template is None whenever there are problems."""
+    size_bytes = len(source.encode("utf-8", "surrogatepass"))
+    if max_bytes is not None and size_bytes > max_bytes:
+        message = f"the template is {size_bytes} bytes, more than the limit of {max_bytes}"
+        return None, set(), [TemplateProblem(None, message, part)]
+    try:
+        tree = environment.parse(source)
+        # Finding the variables runs the code generator, which rejects e.g. unknown filters.
+        variables = set(meta.find_undeclared_variables(tree)) - set(environment.globals)
+    except Exception as exc:
+        return None, set(), [_problem_from_exception(exc, part)]
+    problems = [TemplateProblem(line, message, part) for line, message in _forbidden(tree)]
+    if problems:
+        return None, variables, problems
+    try:
+        return environment.from_string(tree), variables, []
+    except Exception as exc:
+        return None, variables, [_problem_from_exception(exc, part)]
+
+
+def _forbidden(tree: nodes.Template) -> Iterator[tuple[int | None, str]]:
+    """Yield (line, reason) for every construct the sandbox would refuse, found statically.
+
+    The sandbox still guards at render time; this check only makes the refusal visible when
+    the template is saved, with a line number, instead of on the first message.
+    """
+    for node in tree.find_all(nodes.Node):
+        keyword = _UNSUPPORTED_TAGS.get(type(node))
+        if keyword is not None:
+            yield node.lineno, f"{{% {keyword} %}} is not supported"
+        for name in _names_used(node):
+            if name.startswith("_") or "._" in name:
+                yield node.lineno, f"'{name}' cannot be used: names starting with '_' are private"
+
+
+def _names_used(node: nodes.Node) -> Iterator[str]:
+    """The attribute, item and variable names a node refers to by a constant string."""
+    if isinstance(node, nodes.Name):
+        yield node.name
+    elif isinstance(node, nodes.Getattr | nodes.NSRef):
+        yield node.attr
+    elif isinstance(node, nodes.Getitem):
+        if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            yield node.arg.value
+    elif isinstance(node, nodes.Filter) and node.name in _ATTRIBUTE_FILTERS:
+        arguments = [*node.args, *(keyword.value for keyword in node.kwargs)]
+        for argument in arguments:
+            if isinstance(argument, nodes.Const) and isinstance(argument.value, str):
+                yield argument.value
+
+
+def _problem_from_exception(exc: Exception, part: str) -> TemplateProblem:
+    line = getattr(exc, "lineno", None)
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return TemplateProblem(line if isinstance(line, int) else None, message, part)
+
+
+def _problem_body(problem: TemplateProblem) -> dict[str, Any]:
+    return {"line": problem.line, "message": problem.message, "part": problem.part}
+
+
+def _render_part(template: Template, fields: Mapping[str, str], part: str) -> str:
+    try:
+        return template.render(fields)
+    except Exception as exc:
+        # Whatever went wrong, the message must not go out half-rendered.
+        raise RenderError(
+            f"the {part} could not be rendered: {exc}",
+            details={"part": part, "reason": type(exc).__name__},
+        ) from exc
+
+
+def _one_line(subject: str) -> str:
+    """Collapse each run of control characters (and the spaces around it) to one space."""
+    if subject.isprintable():
+        return subject.strip()
+    return _SPACE_OR_CONTROL_RUN.sub(_collapse_if_control, subject).strip()
+
+
+def _collapse_if_control(run: re.Match[str]) -> str:
+    text = run.group()
+    return " " if _HAS_CONTROL.search(text) else text
+
+
+class _SandboxEnvironment(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox with strict undefined names and no blow-up operators."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def __init__(self, *, autoescape: bool) -> None:
+        super().__init__(autoescape=autoescape, undefined=StrictUndefined)
+        # lipsum can generate arbitrarily long text and has no use in a campaign.
+        self.globals.pop("lipsum", None)
+
+    def call_binop(self, context: Context, operator_: str, left: Any, right: Any) -> Any:
+        if operator_ == "*":
+            _check_repetition(left, right)
+            _check_repetition(right, left)
+            return operator.mul(left, right)
+        if operator_ == "**":
+            if isinstance(right, int) and right > _MAX_EXPONENT and abs(left) > 1:
+                raise SecurityError("the power would be too large")
+            return operator.pow(left, right)
+        return super().call_binop(context, operator_, left, right)
+
+
+def _check_repetition(sequence: Any, times: Any) -> None:
+    is_repetition = isinstance(sequence, str | bytes | list | tuple) and isinstance(times, int)
+    if is_repetition and len(sequence) * times > _MAX_REPEATED_LENGTH:
+        raise SecurityError("the repeated value would be too long")

@@ -1,0 +1,121 @@
+"""Use cases for email templates: presign an upload, check it once it lands, look it up."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select, update
+
+from postroom.blobs import BlobStore, PresignedUpload
+from postroom.db.tables import templates
+from postroom.errors import NotFound, Unprocessable
+from postroom.ids import new_id
+from postroom.templates.sandbox import check_template
+
+TEMPLATE_CONTENT_TYPE = "text/html"
+
+
+@dataclass(frozen=True, slots=True)
+class NewTemplate:
+    template_id: str
+    upload: PresignedUpload
+
+
+def create_template_upload(
+    conn: Connection,
+    blobs: BlobStore,
+    *,
+    tenant_id: str,
+    name: str,
+    subject: str,
+    now: datetime,
+    ttl_seconds: int,
+    max_bytes: int,
+) -> NewTemplate:
+    """Record a template awaiting its HTML and return where to PUT it.
+
+    The subject is a template too; one that does not compile is refused here, at once.
+    """
+    subject_check = check_template("", subject, max_bytes=max_bytes)
+    if not subject_check.is_valid:
+        raise Unprocessable(
+            "The subject is not a valid template: " + subject_check.problems[0].message,
+            code="invalid_subject",
+            details={"problems": [_problem(p) for p in subject_check.problems]},
+        )
+    template_id = new_id("tpl")
+    key = f"t/{tenant_id}/templates/{template_id}.html"
+    conn.execute(
+        insert(templates).values(
+            id=template_id,
+            tenant_id=tenant_id,
+            name=name,
+            subject=subject,
+            status="pending_upload",
+            blob_key=key,
+            variables=[],
+            errors=[],
+            created_at=now,
+        )
+    )
+    upload = blobs.presign_put(
+        key,
+        content_type=TEMPLATE_CONTENT_TYPE,
+        max_bytes=max_bytes,
+        expires_at=now + timedelta(seconds=ttl_seconds),
+    )
+    return NewTemplate(template_id, upload)
+
+
+def get_template(conn: Connection, tenant_id: str, template_id: str) -> Row[Any]:
+    row = conn.execute(
+        select(templates).where(templates.c.id == template_id, templates.c.tenant_id == tenant_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"No template {template_id!r}.", code="template_not_found")
+    return row
+
+
+def find_template_by_key(conn: Connection, blob_key: str) -> Row[Any] | None:
+    return conn.execute(select(templates).where(templates.c.blob_key == blob_key)).first()
+
+
+def record_template_upload(
+    conn: Connection, blobs: BlobStore, template: Row[Any], *, max_bytes: int, now: datetime
+) -> None:
+    """Check the uploaded HTML and mark the template ``ready`` or ``invalid`` (with reasons).
+
+    Idempotent: a template that is no longer pending is left alone.
+    """
+    if template.status != "pending_upload" or not blobs.exists(template.blob_key):
+        return
+    data = blobs.read_bytes(template.blob_key)
+    values: dict[str, Any] = {
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "uploaded_at": now,
+    }
+    try:
+        html = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        problems = [{"line": None, "part": "html", "message": f"not UTF-8: {exc.reason}"}]
+        values.update(status="invalid", errors=problems, variables=[])
+    else:
+        check = check_template(html, template.subject, max_bytes=max_bytes)
+        values.update(
+            status="ready" if check.is_valid else "invalid",
+            variables=check.variables,
+            errors=[_problem(p) for p in check.problems],
+        )
+    conn.execute(
+        update(templates)
+        .where(templates.c.id == template.id, templates.c.status == "pending_upload")
+        .values(**values)
+    )
+
+
+def _problem(problem: Any) -> dict[str, Any]:
+    return {"line": problem.line, "part": problem.part, "message": problem.message}

@@ -1,0 +1,90 @@
+"""Use cases for tenants and keys: create, issue, revoke, list, authenticate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select, update
+
+from postroom.db.tables import api_keys, tenants
+from postroom.errors import NotFound, Unauthorized
+from postroom.ids import new_id
+from postroom.tenants.keys import issue_key, parse_key, secret_matches
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling the API: the tenant every resource is scoped to, and the key used."""
+
+    tenant_id: str
+    key_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    key_id: str
+    tenant_id: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def create_tenant(conn: Connection, name: str, now: datetime) -> tuple[str, str]:
+    """Create a tenant and its first key; returns (tenant id, plaintext key)."""
+    name = name.strip()
+    if not name:
+        raise ValueError("tenant name must not be empty")
+    tenant_id = new_id("tn")
+    conn.execute(insert(tenants).values(id=tenant_id, name=name, created_at=now))
+    return tenant_id, create_key(conn, tenant_id, now)
+
+
+def create_key(conn: Connection, tenant_id: str, now: datetime) -> str:
+    """Issue another key for a tenant; the plaintext is returned once and never stored."""
+    if conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id)).first() is None:
+        raise NotFound(f"No tenant {tenant_id!r}.", code="tenant_not_found")
+    key = issue_key()
+    conn.execute(
+        insert(api_keys).values(
+            id=key.key_id, tenant_id=tenant_id, secret_hash=key.secret_hash, created_at=now
+        )
+    )
+    return key.plaintext
+
+
+def revoke_key(conn: Connection, key_id: str, now: datetime) -> None:
+    """Revoke a key by its id (the part after ``pr_``); effective on the next request."""
+    result = conn.execute(
+        update(api_keys)
+        .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    if result.rowcount == 0:
+        exists = conn.execute(select(api_keys.c.id).where(api_keys.c.id == key_id)).first()
+        if exists is None:
+            raise NotFound(f"No API key {key_id!r}.", code="key_not_found")
+
+
+def list_keys(conn: Connection, tenant_id: str) -> list[KeyInfo]:
+    rows = conn.execute(
+        select(api_keys).where(api_keys.c.tenant_id == tenant_id).order_by(api_keys.c.created_at)
+    )
+    return [KeyInfo(r.id, r.tenant_id, r.created_at, r.revoked_at) for r in rows]
+
+
+def authenticate(conn: Connection, presented: str | None) -> Caller:
+    """Resolve a presented key to its tenant, or raise Unauthorized."""
+    if not presented:
+        raise Unauthorized(
+            "Send your API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
+            code="missing_api_key",
+        )
+    parsed = parse_key(presented)
+    row = None
+    if parsed is not None:
+        row = conn.execute(select(api_keys).where(api_keys.c.id == parsed[0])).first()
+    if parsed is None or row is None or not secret_matches(parsed[1], row.secret_hash):
+        raise Unauthorized("The API key is not valid.", code="invalid_api_key")
+    if row.revoked_at is not None:
+        raise Unauthorized("The API key has been revoked.", code="revoked_api_key")
+    return Caller(tenant_id=row.tenant_id, key_id=row.id)

@@ -1,0 +1,1 @@
+"""The worker: file processing, scheduling and sending, in one asyncio loop."""

@@ -1,0 +1,100 @@
+"""The worker loop: one task processes files, one sends; each wakes on new work, on its
+poll interval or on stop, whichever comes first."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import time
+
+from postroom.campaigns import lifecycle, queue
+from postroom.delivery.sender import Sender
+from postroom.ingest.processor import FileProcessor
+from postroom.runtime import Runtime
+from postroom.transports import open_transport
+from postroom.transports.base import Transport
+
+log = logging.getLogger(__name__)
+
+MAINTENANCE_INTERVAL_SECONDS = 1.0
+
+
+class Worker:
+    """Runs until ``stop`` is set; then finishes the batch in flight and returns."""
+
+    def __init__(self, rt: Runtime, transport: Transport | None = None) -> None:
+        self.rt = rt
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.transport = transport or open_transport(
+            rt.settings.transport_url,
+            pool_size=rt.settings.smtp_pool_size,
+            timeout_seconds=rt.settings.smtp_timeout_seconds,
+        )
+        self._thread_stop = threading.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        log.info("worker %s started", self.worker_id)
+        try:
+            await asyncio.gather(
+                self._process_files(stop), self._send(stop), self._relay_stop(stop)
+            )
+        finally:
+            await self.transport.close()
+            log.info("worker %s stopped", self.worker_id)
+
+    async def _relay_stop(self, stop: asyncio.Event) -> None:
+        # File processing runs in a thread and checks a threading.Event between batches.
+        await stop.wait()
+        self._thread_stop.set()
+
+    async def _process_files(self, stop: asyncio.Event) -> None:
+        processor = FileProcessor(self.rt, self.worker_id, self._thread_stop)
+        while not stop.is_set():
+            try:
+                did_work = await asyncio.to_thread(processor.process_next)
+            except Exception:
+                log.exception("file processing step failed")
+                did_work = False
+            if not did_work:
+                await self._idle(stop)
+
+    async def _send(self, stop: asyncio.Event) -> None:
+        sender = Sender(self.rt, self.transport, self.worker_id)
+        last_maintenance = 0.0
+        while not stop.is_set():
+            try:
+                if time.monotonic() - last_maintenance >= MAINTENANCE_INTERVAL_SECONDS:
+                    await asyncio.to_thread(self._maintain)
+                    last_maintenance = time.monotonic()
+                handled = await sender.send_due()
+            except Exception:
+                log.exception("send step failed")
+                handled = 0
+            if not handled:
+                await self._idle(stop, min(MAINTENANCE_INTERVAL_SECONDS, self._poll()))
+
+    def _maintain(self) -> None:
+        """Start scheduled campaigns that are due, take back dead workers' leases, and
+        complete campaigns with nothing left to send."""
+        now = self.rt.clock.now()
+        with self.rt.db.write() as conn:
+            started = lifecycle.start_due_campaigns(conn, now)
+            queue.reclaim_expired_leases(conn, now)
+            lifecycle.complete_finished_campaigns(conn, now)
+        if started:
+            self.rt.wakeups.notify()
+
+    def _poll(self) -> float:
+        return self.rt.settings.poll_interval_seconds
+
+    async def _idle(self, stop: asyncio.Event, timeout: float | None = None) -> None:
+        stop_wait = asyncio.ensure_future(stop.wait())
+        wake_wait = asyncio.ensure_future(self.rt.wakeups.wait(timeout or self._poll()))
+        try:
+            await asyncio.wait({stop_wait, wake_wait}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (stop_wait, wake_wait):
+                task.cancel()

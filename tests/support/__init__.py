@@ -1,0 +1,1 @@
+"""Test support: a live server, a recording SMTP relay and an API client."""
