@@ -37,7 +37,9 @@ def build_runtime(
     settings = settings or load_settings()
     secret_key = resolve_secret_key(settings, var_dir)
     db = Database(settings.database_url)
-    blobs = open_blob_store(settings.storage_url, signing_key=secret_key, base_url=settings.base_url)
+    blobs = open_blob_store(
+        settings.storage_url, signing_key=secret_key, base_url=settings.base_url
+    )
     return Runtime(
         settings=settings,
         db=db,

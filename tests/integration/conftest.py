@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from postroom.runtime import Runtime
+from postroom.runtime import Runtime, build_runtime
 from postroom.tenants.service import create_tenant
+from tests.conftest import make_settings
 from tests.support.api_client import ApiClient
 from tests.support.live_server import LiveServer
 
@@ -25,3 +27,37 @@ def client(runtime: Runtime, live_server: LiveServer) -> Iterator[ApiClient]:
         yield api
     finally:
         api.close()
+
+
+class ServerFactory:
+    """Starts live servers with settings overrides (limits, transport) for one test."""
+
+    def __init__(self, database_url: str, tmp_path: Path, port: int) -> None:
+        self.database_url = database_url
+        self.tmp_path = tmp_path
+        self.port = port
+        self.started: list[tuple[Runtime, LiveServer, ApiClient]] = []
+
+    def start(self, **overrides: object) -> tuple[Runtime, ApiClient]:
+        settings = make_settings(self.database_url, self.tmp_path, self.port, **overrides)
+        rt = build_runtime(settings, var_dir=self.tmp_path / "var")
+        server = LiveServer(rt, self.port)
+        server.start()
+        api = new_client(rt, server)
+        self.started.append((rt, server, api))
+        return rt, api
+
+    def stop_all(self) -> None:
+        for rt, server, api in self.started:
+            api.close()
+            server.stop()
+            rt.close()
+
+
+@pytest.fixture
+def server_factory(database_url: str, tmp_path: Path, server_port: int) -> Iterator[ServerFactory]:
+    factory = ServerFactory(database_url, tmp_path, server_port)
+    try:
+        yield factory
+    finally:
+        factory.stop_all()

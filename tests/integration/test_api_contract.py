@@ -279,12 +279,16 @@ def test_idempotency_key_replays_and_refuses_reuse(client: ApiClient) -> None:
 def test_failed_request_frees_its_idempotency_key(client: ApiClient) -> None:
     template_id, file_id = ready_campaign_inputs(client)
     bad = client.create_campaign(
-        template_id=template_id, file_id=file_id, send_at="2030-01-01T00:00:00",
+        template_id=template_id,
+        file_id=file_id,
+        send_at="2030-01-01T00:00:00",
         idempotency_key="k",
     )
     assert bad.status_code == 422
     good = client.create_campaign(
-        template_id=template_id, file_id=file_id, send_at="2030-01-01T00:00:00",
+        template_id=template_id,
+        file_id=file_id,
+        send_at="2030-01-01T00:00:00",
         idempotency_key="k",
     )
     assert good.status_code == 422  # the same body fails the same way, nothing stored
@@ -330,7 +334,9 @@ def test_concurrent_creates_with_one_key_make_one_campaign(client: ApiClient) ->
 # --- following and controlling campaigns ------------------------------------------------------
 
 
-def test_scheduled_campaign_sends_nothing_before_its_time(runtime: Runtime, client: ApiClient) -> None:
+def test_scheduled_campaign_sends_nothing_before_its_time(
+    runtime: Runtime, client: ApiClient
+) -> None:
     import time
 
     from tests.support.outbox import outbox_count

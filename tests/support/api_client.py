@@ -53,7 +53,9 @@ class ApiClient:
         return result
 
     def wait(
-        self, campaign_id: str, until: tuple[str, ...] = ("completed", "failed", "cancelled"),
+        self,
+        campaign_id: str,
+        until: tuple[str, ...] = ("completed", "failed", "cancelled"),
         timeout: float = 30.0,
     ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

@@ -16,7 +16,7 @@ from postroom.errors import ConfigError
 from postroom.transports import open_transport
 from postroom.transports.base import Accepted, Envelope, Outcome, Permanent, Transient
 from postroom.transports.smtp import SmtpSettings, SmtpTransport, TlsMode, classify_reply
-from tests.transports.conftest import GOOD_LOGIN, RelayHandler, StartRelay, check_login
+from tests.transports.conftest import GOOD_LOGIN, RelayHandler, StartRelay, check_login, free_port
 
 T = TypeVar("T")
 
@@ -283,8 +283,6 @@ def test_an_address_that_is_not_a_bare_mailbox_is_permanent(
 
 
 def test_connection_refused_is_transport_level() -> None:
-    from tests.transports.conftest import free_port
-
     outcome = send_one(smtp(f"smtp://127.0.0.1:{free_port()}"), envelope())
 
     assert isinstance(outcome, Transient)

@@ -13,7 +13,6 @@ from postroom.api import campaigns, files, public, templates, uploads
 from postroom.api.errors import install_error_handlers
 from postroom.runtime import Runtime
 
-
 Background = Callable[[asyncio.Event], Awaitable[None]]
 
 

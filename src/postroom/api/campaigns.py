@@ -115,9 +115,7 @@ def campaign_messages(
     """One record per recipient, in file order, optionally filtered by status."""
     with rt.db.read() as conn:
         campaign = service.get_campaign(conn, caller.tenant_id, campaign_id)
-        return service.list_messages(
-            conn, campaign.id, status=status, cursor=cursor, limit=limit
-        )
+        return service.list_messages(conn, campaign.id, status=status, cursor=cursor, limit=limit)
 
 
 @router.post(

@@ -30,7 +30,9 @@ class FileUploadTicket(UploadTicket):
     response_model=FileUploadTicket,
     responses=error_responses(401, 415, 422),
 )
-def create_file_upload(body: FileUploadRequest, rt: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
+def create_file_upload(
+    body: FileUploadRequest, rt: RuntimeDep, caller: CallerDep
+) -> dict[str, Any]:
     """Register a recipient CSV and get a signed URL to PUT it to."""
     settings = rt.settings
     with rt.db.write() as conn:

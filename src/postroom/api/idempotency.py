@@ -65,7 +65,10 @@ def begin(
             if row is None:
                 continue
             return _answer_for(row, body_hash, now)
-    raise Conflict("The request with this Idempotency-Key is still running.", code="idempotency_request_in_progress")
+    raise Conflict(
+        "The request with this Idempotency-Key is still running.",
+        code="idempotency_request_in_progress",
+    )
 
 
 def _row(conn: Connection, tenant_id: str, key: str) -> Any:

@@ -141,8 +141,10 @@ def complete_finished_campaigns(
 
 def sending_campaigns(conn: Connection) -> list[Row[Any]]:
     """Campaigns whose messages may be claimed now, oldest first."""
-    return conn.execute(
-        select(campaigns)
-        .where(campaigns.c.status == CampaignStatus.SENDING)
-        .order_by(campaigns.c.started_at, campaigns.c.id)
-    ).all()
+    return list(
+        conn.execute(
+            select(campaigns)
+            .where(campaigns.c.status == CampaignStatus.SENDING)
+            .order_by(campaigns.c.started_at, campaigns.c.id)
+        ).all()
+    )

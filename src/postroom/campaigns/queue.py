@@ -70,7 +70,9 @@ class Outcome:
     is_attempt: bool = True
 
 
-def record_outcomes(conn: Connection, worker_id: str, outcomes: list[Outcome], now: datetime) -> int:
+def record_outcomes(
+    conn: Connection, worker_id: str, outcomes: list[Outcome], now: datetime
+) -> int:
     """Write outcomes in one statement batch. Only messages this worker still leases are
     touched, so a worker whose lease ran out cannot overwrite the next owner's result."""
     if not outcomes:

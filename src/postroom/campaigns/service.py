@@ -96,11 +96,11 @@ def _check_ready(template: Row[Any], file: Row[Any]) -> None:
             details={"errors": template.errors},
         )
     if template.status != "ready":
-        raise Unprocessable(
-            "The template has not been uploaded yet.", code="template_not_uploaded"
-        )
+        raise Unprocessable("The template has not been uploaded yet.", code="template_not_uploaded")
     if file.status != "uploaded":
-        raise Unprocessable("The recipient file has not been uploaded yet.", code="file_not_uploaded")
+        raise Unprocessable(
+            "The recipient file has not been uploaded yet.", code="file_not_uploaded"
+        )
 
 
 def _sender(request: CampaignRequest, default_from: str) -> tuple[str | None, str]:

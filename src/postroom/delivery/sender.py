@@ -154,10 +154,12 @@ class Sender:
         message_id = prepared.envelope.message_id
         if isinstance(result, Accepted):
             return Outcome(
-                prepared.message_pk, MessageStatus.SENT, relay_reply=result.reply,
+                prepared.message_pk,
+                MessageStatus.SENT,
+                relay_reply=result.reply,
                 message_id=message_id,
             )
-        error = f"{result.code} {result.reason}" if result.code else result.reason
+        error = result.reason  # the relay's reply, code included
         if isinstance(result, Permanent):
             return Outcome(
                 prepared.message_pk, MessageStatus.FAILED, error=error, message_id=message_id
@@ -170,7 +172,10 @@ class Sender:
             cap_seconds=settings.retry_cap_seconds,
         )
         return Outcome(
-            prepared.message_pk, MessageStatus.QUEUED, error=error, retry_at=retry_at,
+            prepared.message_pk,
+            MessageStatus.QUEUED,
+            error=error,
+            retry_at=retry_at,
             message_id=message_id,
         )
 

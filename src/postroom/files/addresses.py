@@ -42,14 +42,15 @@ class _Domain:
 _INVISIBLE = "\u200b\ufeff"
 
 # The quick path only takes addresses that are plainly valid: a dot-atom local part from a
-# subset of RFC 5322 atext, and a domain of LDH labels with at least one dot. Every such local
-# part is one the validator returns unchanged (bar the RFC 2142 names it lower-cases), so only
-# the domain needs the validator's verdict, and that is cached per domain.
-_ATOM = r"[A-Za-z0-9_%+'&=\-]+"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
-_COMMON_ADDRESS = re.compile(rf"({_ATOM}(?:\.{_ATOM})*)@((?:{_LABEL}\.)+{_LABEL})")
+# subset of RFC 5322 atext, which the validator returns unchanged (bar the RFC 2142 names it
+# lower-cases), and an ASCII domain whose verdict is the validator's own, cached per domain.
+# The domain pattern only keeps the split at the one "@" unambiguous. Possessive quantifiers,
+# since nothing here need be given back, make the match a little faster.
+_ATEXT = r"[A-Za-z0-9_%+'&=\-]"
+_COMMON_ADDRESS = re.compile(rf"({_ATEXT}++(?:\.{_ATEXT}++)*+)@([A-Za-z0-9.\-]++)")
 _QUOTED_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _CASE_INSENSITIVE_NAMES = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
+_LONGEST_CASE_INSENSITIVE_NAME = max(map(len, _CASE_INSENSITIVE_NAMES))
 _LOCAL_FOR_DOMAIN_CHECK = "a"
 
 _MISSING = AddressProblem("missing_email", "The email address is empty.")
@@ -100,7 +101,7 @@ def check_common_address(text: str) -> Address | None:
     domain = _checked_domain(domain_part)
     if domain is None or len(local) + 1 + domain.longest_bytes > EMAIL_MAX_LENGTH:
         return None
-    if local.lower() in _CASE_INSENSITIVE_NAMES:
+    if len(local) <= _LONGEST_CASE_INSENSITIVE_NAME and local.lower() in _CASE_INSENSITIVE_NAMES:
         local = local.lower()
     email = f"{local}@{domain.name}"
     return Address(email, email.lower(), f"{local}@{domain.ascii_name}")

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Row, insert, select, update
 
 from postroom.blobs import BlobStore, PresignedUpload
 from postroom.db.tables import files
-from postroom.errors import NotFound, UnsupportedMediaType, Unprocessable
+from postroom.errors import NotFound, Unprocessable, UnsupportedMediaType
 from postroom.ids import new_id
 
 CSV_CONTENT_TYPES = ("text/csv", "application/csv", "text/plain")

@@ -75,7 +75,12 @@ class FileProcessor:
     def _fail(self, campaign_id: str, code: str, message: str) -> None:
         with self.rt.db.write() as conn:
             lifecycle.fail_campaign(
-                conn, campaign_id, self.worker_id, code=code, message=message, now=self.rt.clock.now()
+                conn,
+                campaign_id,
+                self.worker_id,
+                code=code,
+                message=message,
+                now=self.rt.clock.now(),
             )
 
     def _process(self, campaign: Row[Any]) -> None:
@@ -141,7 +146,9 @@ class FileProcessor:
 
 
 def _file_and_variables(conn: Connection, campaign: Row[Any]) -> tuple[str, list[str]]:
-    blob_key = conn.execute(select(files.c.blob_key).where(files.c.id == campaign.file_id)).scalar_one()
+    blob_key = conn.execute(
+        select(files.c.blob_key).where(files.c.id == campaign.file_id)
+    ).scalar_one()
     variables = conn.execute(
         select(templates.c.variables).where(templates.c.id == campaign.template_id)
     ).scalar_one()
