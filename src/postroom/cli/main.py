@@ -10,9 +10,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 import typer
-import uvicorn
 
-from postroom.api.app import create_app
 from postroom.cli.output import console, err_console, print_json, reports_errors
 from postroom.db.migrate import migrate as apply_migrations
 from postroom.db.migrate import pending_migrations
@@ -61,7 +59,7 @@ def serve(host: HostOption = "127.0.0.1", port: PortOption = 8025) -> None:
     rt = _runtime(migrate_sqlite=True)
     worker = Worker(rt)
     _banner(rt, host, port)
-    uvicorn.run(create_app(rt, background=worker.run), host=host, port=port, log_level="info")
+    _serve_http(rt, host, port, background=worker)
 
 
 @app.command()
@@ -72,7 +70,17 @@ def api(host: HostOption = "127.0.0.1", port: PortOption = 8025) -> None:
     _logging()
     rt = _runtime()
     _banner(rt, host, port)
-    uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
+    _serve_http(rt, host, port, background=None)
+
+
+def _serve_http(rt: Runtime, host: str, port: int, *, background: Worker | None) -> None:
+    # Imported here: the web stack takes a second to import and most commands never need it.
+    import uvicorn
+
+    from postroom.api.app import create_app
+
+    app = create_app(rt, background=background.run if background else None)
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=30)
 
 
 @app.command()

@@ -28,10 +28,14 @@ def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except ConfigError as exc:
-            err_console.print(f"[red]configuration error:[/red] {exc}", highlight=False)
+            err_console.print(
+                f"[red]configuration error:[/red] {exc}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(2) from None
         except PostroomError as exc:
-            err_console.print(f"[red]error ({exc.code}):[/red] {exc.message}", highlight=False)
+            err_console.print(
+                f"[red]error ({exc.code}):[/red] {exc.message}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(1) from None
 
     return wrapper

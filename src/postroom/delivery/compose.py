@@ -237,7 +237,8 @@ def _unstructured_header(field: str, value: str) -> str:
     if text.isascii() and "=?" not in text:
         # Splitting on single spaces keeps runs of spaces: folding replaces one " " by "\r\n ".
         words = text.split(" ")
-        if max(map(len, words)) < _FOLDED_LINE_CHARS:
+        first_line_chars = len(field) + 2 + len(words[0])
+        if first_line_chars <= _FOLDED_LINE_CHARS and max(map(len, words)) < _FOLDED_LINE_CHARS:
             return _fold(field, words)
     return _fold(field, _encoded_words(text, field))
 

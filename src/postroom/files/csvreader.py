@@ -197,11 +197,12 @@ class RecipientFile:
                         continue
                     record = fitted
                 if max(map(len, record)) > quick_field_chars:
-                    self._check_field_sizes(record, done_line)
+                    self._check_field_sizes(record, row, done_line)
                 raw = record[email_index]
                 found = check_address(raw)
                 if isinstance(found, Address):
-                    fields = dict(zip(columns, record, strict=True))
+                    # strict=True would cost a microsecond a row; the record has the header's width.
+                    fields = dict(zip(columns, record, strict=False))
                     fields[email_column] = raw.strip()
                     yield Recipient(row, found.email, found.key, fields)
                 elif found.reason == "missing_email" and not "".join(record).strip():
@@ -236,16 +237,17 @@ class RecipientFile:
         detail = f"The row has {len(record)} fields but the header has {width}."
         return RowProblem(row, email, "too_many_fields", detail)
 
-    def _check_field_sizes(self, record: list[str], line: int) -> None:
+    def _check_field_sizes(self, record: list[str], row: int, line: int) -> None:
+        """Raise field_too_large for a cell over the limit; ``line`` is where the record ends."""
         limit = self.limits.max_field_bytes
-        for position, value in enumerate(record):
+        for position, value in enumerate(record, start=1):
             if len(value) * 4 > limit and len(value.encode("utf-8", "surrogatepass")) > limit:
                 line += self._lines_skipped
                 raise FileRejected(
-                    f"A field on line {line} (column {position + 1}) is longer than the "
-                    f"limit of {limit} bytes.",
+                    f"A field in row {row} (column {position}, line {line}) is longer than "
+                    f"the limit of {limit} bytes.",
                     code="field_too_large",
-                    details={"line": line, "column": position + 1, "limit": limit},
+                    details={"row": row, "column": position, "line": line, "limit": limit},
                 )
 
     def _header(self, reader: Reader) -> list[str]:
@@ -260,7 +262,7 @@ class RecipientFile:
                 code="too_many_columns",
                 details={"columns": len(header), "limit": self.limits.max_columns},
             )
-        self._check_field_sizes(header, reader.line_num)
+        self._check_field_sizes(header, 1, reader.line_num)
         return header
 
     def _first_line(self, lines: Iterator[str]) -> str:
@@ -285,28 +287,32 @@ class RecipientFile:
     def _parse_error(self, error: csv.Error, start: int, end: int) -> FileRejected:
         """What a csv.Error means for the user, for the record from line ``start`` to ``end``."""
         start, end = start + self._lines_skipped, end + self._lines_skipped
-        message = str(error)
-        limit = self.limits.max_field_bytes
-        if message == "unexpected end of data" or (
-            message.startswith("field larger than field limit") and end > start
-        ):
-            return FileRejected(
+        problem, limit = str(error), self.limits.max_field_bytes
+        is_over_limit = problem.startswith("field larger than field limit")
+        if problem == "unexpected end of data":
+            message = (
                 f"The record starting on line {start} opens a quoted field that is never "
-                "closed, so the rest of the file would be read as one field.",
-                code="malformed_csv",
-                details={"line": start},
+                "closed, so the rest of the file would be read as one field."
             )
-        if message.startswith("field larger than field limit"):
-            return FileRejected(
-                f"A field on line {start} is longer than the limit of {limit} bytes.",
-                code="field_too_large",
-                details={"line": start, "limit": limit},
+            return FileRejected(message, code="malformed_csv", details={"line": start})
+        if is_over_limit and end > start:
+            # A field running on over many lines is far more likely a missing closing quote
+            # than a real cell of that size.
+            message = (
+                f"The record starting on line {start} has a quoted field still open at line "
+                f"{end}, past the limit of {limit} bytes; is a closing quote missing?"
             )
-        where = f"line {start}" if start >= end else f"the record on lines {start} to {end}"
+            details = {"line": start, "end_line": end, "limit": limit}
+            return FileRejected(message, code="malformed_csv", details=details)
+        if is_over_limit:
+            message = f"A field on line {start} is longer than the limit of {limit} bytes."
+            details = {"line": start, "limit": limit}
+            return FileRejected(message, code="field_too_large", details=details)
+        where = f"line {start}" if start >= end else f"the record from line {start} to {end}"
         return FileRejected(
-            f"The file is not well-formed CSV at {where}: {message}.",
+            f"The file is not well-formed CSV at {where}: {problem}.",
             code="malformed_csv",
-            details={"line": start, "end_line": max(start, end), "problem": message},
+            details={"line": start, "end_line": max(start, end), "problem": problem},
         )
 
     def _physical_lines(self) -> Iterator[str]:

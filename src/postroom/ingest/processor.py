@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Row, insert, select, update
 
 from postroom.campaigns import lifecycle
 from postroom.campaigns.states import BUILTIN_VARIABLES, MessageStatus
+from postroom.db.bulk import driver_value, insert_many
 from postroom.db.tables import campaigns, files, messages, row_issues, templates
 from postroom.errors import FileRejected
 from postroom.files.csvreader import CsvLimits, Recipient, RecipientFile, RowProblem
@@ -203,28 +204,30 @@ def _dedupe(
     return fresh, duplicates
 
 
+MESSAGE_COLUMNS = (
+    "campaign_id",
+    "row_number",
+    "email",
+    "email_key",
+    "fields",
+    "status",
+    "attempts",
+    "available_at",
+    "updated_at",
+)
+
+
 def _insert_messages(
     conn: Connection, campaign_id: str, recipients: list[Recipient], now: datetime
 ) -> None:
-    if not recipients:
-        return
-    conn.execute(
-        insert(messages),
-        [
-            {
-                "campaign_id": campaign_id,
-                "row_number": r.row,
-                "email": r.email,
-                "email_key": r.key,
-                "fields": json.dumps(r.fields, ensure_ascii=False, separators=(",", ":")),
-                "status": MessageStatus.QUEUED.value,
-                "attempts": 0,
-                "available_at": now,
-                "updated_at": now,
-            }
-            for r in recipients
-        ],
-    )
+    at = driver_value(conn, messages.c.available_at, now)
+    queued = MessageStatus.QUEUED.value
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    rows = [
+        (campaign_id, r.row, r.email, r.key, encode(r.fields), queued, 0, at, at)
+        for r in recipients
+    ]
+    insert_many(conn, messages, MESSAGE_COLUMNS, rows)
 
 
 def _insert_issues(

@@ -58,12 +58,8 @@ _MEANINGFUL = frozenset(
 # Links whose target means nothing outside a browser.
 _UNSHOWN_LINK_PREFIXES = ("#", "javascript:", "data:")
 
-_WHITESPACE = re.compile(r"\s+")
 # Zero-width characters that newsletters use as spacers; invisible in HTML, noise in text.
 _INVISIBLE = re.compile("[\u00ad\u034f\u200b-\u200d\u2060\ufeff]+")
-_SPACE_RUNS = re.compile(" {2,}")
-_SPACES_AT_LINE_ENDS = re.compile(" ?\n ?")
-_BLANK_LINE_RUNS = re.compile("\n{3,}")
 
 
 def html_to_text(html: str) -> str:
@@ -162,11 +158,14 @@ class _TextWriter:
     def text(self) -> str:
         # Whitespace in the source, newlines included, is collapsed in one pass at the end;
         # the line breaks the elements asked for are NULs until then.
-        text = _WHITESPACE.sub(" ", "".join(self._chunks))
-        text = _INVISIBLE.sub("", text).replace("\0", "\n")
-        text = _SPACE_RUNS.sub(" ", text)
-        text = _SPACES_AT_LINE_ENDS.sub("\n", text)
-        text = _BLANK_LINE_RUNS.sub("\n\n", text)
+        # (str methods rather than regular expressions: this runs for every message.)
+        text = "".join(self._chunks)
+        if not text.isascii():
+            text = _INVISIBLE.sub("", text)
+        text = " ".join(text.split()).replace("\0", "\n")
+        text = text.replace(" \n", "\n").replace("\n ", "\n")
+        while "\n\n\n" in text:
+            text = text.replace("\n\n\n", "\n\n")
         return text.strip() + "\n"
 
     def _write(self, text: str) -> None:

@@ -21,7 +21,7 @@ DEFAULT_MAX_BYTES = 512 * 1024
 
 # Sequence repetition and powers are the one-line ways to make a render eat all memory or CPU.
 _MAX_REPEATED_LENGTH = 100_000
-_MAX_EXPONENT = 256
+_MAX_NUMBER_BITS = 4096
 
 # Filters that look attributes up by a name given as a string argument.
 _ATTRIBUTE_FILTERS = frozenset(
@@ -274,17 +274,27 @@ class _SandboxEnvironment(ImmutableSandboxedEnvironment):
 
     def call_binop(self, context: Context, operator_: str, left: Any, right: Any) -> Any:
         if operator_ == "*":
-            _check_repetition(left, right)
-            _check_repetition(right, left)
+            _check_product_size(left, right)
+            _check_product_size(right, left)
             return operator.mul(left, right)
         if operator_ == "**":
-            if isinstance(right, int) and right > _MAX_EXPONENT and abs(left) > 1:
-                raise SecurityError("the power would be too large")
+            _check_power_size(left, right)
             return operator.pow(left, right)
         return super().call_binop(context, operator_, left, right)
 
 
-def _check_repetition(sequence: Any, times: Any) -> None:
-    is_repetition = isinstance(sequence, str | bytes | list | tuple) and isinstance(times, int)
-    if is_repetition and len(sequence) * times > _MAX_REPEATED_LENGTH:
-        raise SecurityError("the repeated value would be too long")
+def _check_product_size(left: Any, right: Any) -> None:
+    if not isinstance(right, int):
+        return
+    if isinstance(left, str | bytes | list | tuple):
+        if len(left) * right > _MAX_REPEATED_LENGTH:
+            raise SecurityError("the repeated value would be too long")
+    elif isinstance(left, int) and left.bit_length() + right.bit_length() > _MAX_NUMBER_BITS:
+        raise SecurityError("the product would be too large")
+
+
+def _check_power_size(base: Any, exponent: Any) -> None:
+    # Floats overflow with an error by themselves; integers just keep growing.
+    is_integer_power = isinstance(base, int) and isinstance(exponent, int) and exponent > 0
+    if is_integer_power and base.bit_length() * exponent > _MAX_NUMBER_BITS:
+        raise SecurityError("the power would be too large")

@@ -1,0 +1,159 @@
+"""The command line as a user runs it: real processes, real ports, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.test_campaign_flow import csv_bytes
+from tests.support.api_client import ApiClient
+from tests.support.live_server import free_port
+
+POSTROOM = str(Path(sys.executable).parent / "postroom")
+
+
+def cli_env(tmp_path: Path, database_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTROOM_")}
+    env.update(
+        POSTROOM_DATABASE_URL=database_url,
+        POSTROOM_STORAGE_URL=f"file://{tmp_path / 'blobs'}",
+        POSTROOM_TRANSPORT_URL=f"capture://{tmp_path / 'outbox'}",
+        POSTROOM_POLL_INTERVAL_SECONDS="0.05",
+    )
+    env.update(extra)
+    return env
+
+
+def postroom(
+    *args: str, env: dict[str, str], cwd: Path, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [POSTROOM, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+    if check:
+        assert result.returncode == 0, result.stderr + result.stdout
+    return result
+
+
+def test_tenant_and_key_commands(tmp_path: Path, database_url: str) -> None:
+    env = cli_env(tmp_path, database_url)
+    created = json.loads(
+        postroom("tenant", "create", "Acme", "--json", env=env, cwd=tmp_path).stdout
+    )
+    assert set(created) == {"tenant_id", "api_key"}
+    assert created["api_key"].startswith("pr_")
+    tenant_id = created["tenant_id"]
+    second = json.loads(
+        postroom("key", "create", tenant_id, "--json", env=env, cwd=tmp_path).stdout
+    )
+    keys = json.loads(postroom("key", "list", tenant_id, "--json", env=env, cwd=tmp_path).stdout)
+    assert len(keys) == 2 and all(k["revoked_at"] is None for k in keys)
+    key_id = second["api_key"].split("_")[1]
+    postroom("key", "revoke", key_id, env=env, cwd=tmp_path)
+    keys = json.loads(postroom("key", "list", tenant_id, "--json", env=env, cwd=tmp_path).stdout)
+    assert [k["key_id"] for k in keys if k["revoked_at"]] == [key_id]
+    missing = postroom("key", "revoke", "nope", env=env, cwd=tmp_path, check=False)
+    assert missing.returncode == 1
+    assert "key_not_found" in missing.stderr
+    # Keys are stored as hashes only.
+    if database_url.startswith("sqlite"):
+        db_file = database_url.removeprefix("sqlite:///")
+        assert created["api_key"].encode() not in Path(db_file).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("POSTROOM_DATABASE_URL", "mysql://x", "POSTROOM_DATABASE_URL"),
+        ("POSTROOM_STORAGE_URL", "ftp://x", "POSTROOM_STORAGE_URL"),
+        ("POSTROOM_TRANSPORT_URL", "pigeon://x", "POSTROOM_TRANSPORT_URL"),
+        ("POSTROOM_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/x", "cannot connect"),
+        ("POSTROOM_SMTP_POOL_SIZE", "many", "POSTROOM_SMTP_POOL_SIZE"),
+    ],
+)
+def test_bad_configuration_stops_with_one_line(
+    tmp_path: Path, variable: str, value: str, expected: str
+) -> None:
+    env = cli_env(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}", **{variable: value})
+    result = postroom("serve", "--port", str(free_port()), env=env, cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_api_and_worker_refuse_an_unmigrated_database(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, f"sqlite:///{tmp_path / 'fresh.sqlite'}")
+    result = postroom("worker", env=env, cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    assert "postroom migrate" in result.stderr
+    postroom("migrate", env=env, cwd=tmp_path)
+
+
+def test_serve_runs_a_campaign_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    env = cli_env(
+        tmp_path, "sqlite:///var/postroom.db", POSTROOM_BASE_URL=f"http://127.0.0.1:{port}"
+    )
+    for name in ("POSTROOM_DATABASE_URL", "POSTROOM_STORAGE_URL", "POSTROOM_TRANSPORT_URL"):
+        env.pop(name)  # the embedded defaults, relative to the working directory
+    process = subprocess.Popen(
+        [POSTROOM, "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for_health(f"http://127.0.0.1:{port}")
+        key = json.loads(postroom("tenant", "create", "t", "--json", env=env, cwd=tmp_path).stdout)
+        api = ApiClient(f"http://127.0.0.1:{port}", key["api_key"])
+        template_id = api.upload_template("<p>Hi {{ name }}</p>", "Hello {{ name }}")
+        rows = [["email", "name"]] + [[f"u{i}@example.com", f"U{i}"] for i in range(20)]
+        file_id = api.upload_file(csv_bytes(rows))
+        campaign_id = api.create_campaign(template_id=template_id, file_id=file_id).json()[
+            "transaction_id"
+        ]
+        assert api.wait(campaign_id)["counts"]["sent"] == 20
+        api.close()
+        listed = postroom("outbox", "list", "--limit", "100", env=env, cwd=tmp_path).stdout
+        assert len(listed.strip().splitlines()) == 20
+        first_id = listed.split()[0]
+        shown = postroom("outbox", "show", first_id, env=env, cwd=tmp_path).stdout
+        assert "Subject: Hello U" in shown
+        assert (tmp_path / "var" / "postroom.db").exists()
+        assert (tmp_path / "var" / "secret.key").exists()
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+        # uvicorn re-raises SIGTERM once shutdown is complete, so the process ends by it.
+        assert process.returncode in (0, -signal.SIGTERM), output
+        assert "Application shutdown complete" in output
+        assert "stopped" in output.split("Waiting for application shutdown")[1]
+        assert "Traceback" not in output
+        assert f"http://127.0.0.1:{port}" in output
+        assert "tenant create" in output
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def wait_for_health(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("server did not become healthy")
