@@ -67,7 +67,7 @@ def test_injection_attempts_in_fields_reach_no_header(
         for line in head.split(b"\r\n"):
             assert not line.lower().startswith(b"bcc"), head
             assert b"\n" not in line and b"\r" not in line and b"\0" not in line
-        names = [n.lower() for n in item.message.keys()]
+        names = [n.lower() for n in item.message]
         assert "bcc" not in names and "cc" not in names
         assert names.count("to") == 1 and names.count("subject") == 1
         subject = str(item.message["Subject"])

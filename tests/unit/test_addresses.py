@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email_validator
 import pytest
 from email_validator import EmailNotValidError, validate_email
 from hypothesis import assume, example, given, settings
@@ -135,6 +136,28 @@ def test_an_invalid_domain_gives_the_same_message_every_time() -> None:
     assert isinstance(first, AddressProblem)
     assert first == second
     assert first.detail == validate_address("one@example.local").detail  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("setting", "raw"),
+    [
+        ("ALLOW_DISPLAY_NAME", "Jane <jane@example.com>"),
+        ("ALLOW_QUOTED_LOCAL", '"jane doe"@example.com'),
+        ("TEST_ENVIRONMENT", "jane@example.test"),
+        ("ALLOW_DOMAIN_LITERAL", "jane@[192.0.2.1]"),
+    ],
+)
+def test_the_validators_module_settings_do_not_change_the_verdict(
+    monkeypatch: pytest.MonkeyPatch, setting: str, raw: str
+) -> None:
+    # Every option is passed explicitly, so the cached domain verdicts and the validator
+    # cannot drift apart when something else in the process changes a module default.
+    monkeypatch.setattr(email_validator, setting, True)
+
+    found = check_address(raw)
+
+    assert isinstance(found, AddressProblem)
+    assert found.reason == "invalid_email"
 
 
 def test_quick_path_declines_what_it_does_not_know() -> None:
