@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from postroom.campaigns.schemas import CampaignRequest
@@ -27,7 +27,7 @@ def recipient_lines(rows: int) -> Iterator[bytes]:
     yield "".join(chunk).encode()
 
 
-def prepare_campaign(rt: Runtime, rows: int) -> str:
+def prepare_campaign(rt: Runtime, rows: int, lines: list[bytes] | None = None) -> str:
     now = rt.clock.now()
     settings = rt.settings
     with rt.db.write() as conn:
@@ -52,7 +52,8 @@ def prepare_campaign(rt: Runtime, rows: int) -> str:
             ttl_seconds=60,
             max_bytes=settings.file_max_bytes,
         )
-    template_row = _put(rt, tenant_id, template.template_id, file.file_id, rows)
+    blocks = lines if lines is not None else recipient_lines(rows)
+    template_row = _put(rt, tenant_id, template.template_id, file.file_id, blocks)
     with rt.db.write() as conn:
         record_template_upload(conn, rt.blobs, template_row, max_bytes=10**6, now=now)
         record_file_upload(conn, rt.blobs, get_file(conn, tenant_id, file.file_id), now)
@@ -60,7 +61,9 @@ def prepare_campaign(rt: Runtime, rows: int) -> str:
         return create_campaign(conn, tenant_id, request, default_from="a@example.com", now=now)
 
 
-def _put(rt: Runtime, tenant_id: str, template_id: str, file_id: str, rows: int) -> object:
+def _put(
+    rt: Runtime, tenant_id: str, template_id: str, file_id: str, blocks: Iterable[bytes]
+) -> object:
     with rt.db.read() as conn:
         template_row = get_template(conn, tenant_id, template_id)
         file_row = get_file(conn, tenant_id, file_id)
@@ -68,7 +71,7 @@ def _put(rt: Runtime, tenant_id: str, template_id: str, file_id: str, rows: int)
     writer.write(b"<p>{{ first_name }} {{ last_name }} of {{ city }}</p>")
     writer.commit()
     writer = rt.blobs.writer(file_row.blob_key, max_bytes=10**9)
-    for block in recipient_lines(rows):
+    for block in blocks:
         writer.write(block)
     writer.commit()
     return template_row

@@ -28,10 +28,12 @@ class Received:
 
 @dataclass
 class RecordingHandler:
-    """Accepts everything, except recipients listed in ``reject`` (code -> addresses)."""
+    """Accepts everything, except recipients in ``reject`` (address -> reply, every time) and
+    ``reject_once`` (address -> reply, the first time only)."""
 
     received: list[Received] = field(default_factory=list)
     reject: dict[str, str] = field(default_factory=dict)
+    reject_once: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(
@@ -39,6 +41,10 @@ class RecordingHandler:
     ) -> str:
         if address in self.reject:
             return self.reject[address]
+        with self.lock:
+            once = self.reject_once.pop(address, None)
+        if once is not None:
+            return once
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

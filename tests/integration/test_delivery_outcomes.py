@@ -1,0 +1,94 @@
+"""What the relay says decides each message's fate: 2xx sent, 5xx failed, 4xx retried."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from postroom.runtime import Runtime, build_runtime
+from tests.conftest import make_settings
+from tests.integration.conftest import new_client
+from tests.integration.test_campaign_flow import csv_bytes
+from tests.support.live_server import LiveServer
+from tests.support.smtp_relay import SmtpRelay
+
+
+@pytest.fixture
+def relay_server(
+    database_url: str, tmp_path: Path, server_port: int, smtp_relay: SmtpRelay
+) -> Iterator[tuple[Runtime, LiveServer]]:
+    settings = make_settings(database_url, tmp_path, server_port, transport_url=smtp_relay.url)
+    rt = build_runtime(settings, var_dir=tmp_path / "var")
+    server = LiveServer(rt, server_port)
+    server.start()
+    try:
+        yield rt, server
+    finally:
+        server.stop()
+        rt.close()
+
+
+def test_permanent_and_transient_replies(
+    relay_server: tuple[Runtime, LiveServer], smtp_relay: SmtpRelay
+) -> None:
+    rt, server = relay_server
+    smtp_relay.handler.reject["gone@example.com"] = "550 5.1.1 No such user"
+    smtp_relay.handler.reject_once["busy@example.com"] = "451 4.7.1 Try again later"
+    api = new_client(rt, server)
+    template_id = api.upload_template("<p>Hi</p>", "Hi")
+    rows = [["email"], ["ok@example.com"], ["gone@example.com"], ["busy@example.com"]]
+    file_id = api.upload_file(csv_bytes(rows))
+    campaign_id = api.create_campaign(template_id=template_id, file_id=file_id).json()[
+        "transaction_id"
+    ]
+    status = api.wait(campaign_id)
+    assert status["status"] == "completed"
+    assert status["counts"] | {"total": 3} == {**status["counts"], "sent": 2, "failed": 1}
+    by_email = {m["email"]: m for m in api.messages(campaign_id)}
+    gone = by_email["gone@example.com"]
+    assert gone["status"] == "failed" and gone["attempts"] == 1
+    assert gone["last_error"].startswith("550") and "No such user" in gone["last_error"]
+    busy = by_email["busy@example.com"]
+    assert busy["status"] == "sent" and busy["attempts"] == 2
+    assert sorted(r.recipients[0] for r in smtp_relay.received) == [
+        "busy@example.com",
+        "ok@example.com",
+    ]
+    api.close()
+
+
+def test_relay_down_keeps_messages_queued_until_it_is_back(
+    database_url: str, tmp_path: Path, server_port: int
+) -> None:
+    relay = SmtpRelay()  # not started yet: connections are refused
+    settings = make_settings(database_url, tmp_path, server_port, transport_url=relay.url)
+    rt = build_runtime(settings, var_dir=tmp_path / "var")
+    server = LiveServer(rt, server_port)
+    server.start()
+    try:
+        api = new_client(rt, server)
+        template_id = api.upload_template("<p>Hi</p>", "Hi")
+        file_id = api.upload_file(csv_bytes([["email"], ["a@example.com"], ["b@example.com"]]))
+        campaign_id = api.create_campaign(template_id=template_id, file_id=file_id).json()[
+            "transaction_id"
+        ]
+        api.wait(campaign_id, until=("sending",))
+        for _ in range(100):
+            messages = api.messages(campaign_id)
+            if all(m["attempts"] >= 1 for m in messages):
+                break
+            time.sleep(0.05)
+        assert all(m["status"] in ("queued", "sending") for m in messages)
+        assert all(m["last_error"] for m in api.messages(campaign_id, status="queued"))
+        relay.start()
+        status = api.wait(campaign_id, timeout=30)
+        assert status["counts"]["sent"] == 2, status
+        assert len(relay.received) == 2
+        api.close()
+    finally:
+        server.stop()
+        relay.stop()
+        rt.close()

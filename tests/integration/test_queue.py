@@ -1,0 +1,110 @@
+"""The database as a work queue: claims never overlap, dead workers' leases are taken over,
+and file processing resumes where the last commit left off."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from postroom.campaigns import queue
+from postroom.campaigns.queue import Outcome
+from postroom.campaigns.states import MessageStatus
+from postroom.db.tables import campaigns, messages, row_issues
+from postroom.ingest.processor import FileProcessor
+from postroom.runtime import Runtime
+from tests.integration.test_ingest_scale import prepare_campaign
+
+
+def ingested_campaign(rt: Runtime, rows: int) -> str:
+    campaign_id = prepare_campaign(rt, rows)
+    assert FileProcessor(rt, "ingest", threading.Event()).process_next()
+    return campaign_id
+
+
+def test_concurrent_claims_never_overlap(runtime: Runtime) -> None:
+    campaign_id = ingested_campaign(runtime, 400)
+    claimed: dict[str, list[int]] = {}
+
+    def claim_all(worker: str) -> None:
+        mine: list[int] = []
+        while True:
+            with runtime.db.write() as conn:
+                batch = queue.claim_messages(
+                    conn, campaign_id, worker, limit=7, now=runtime.clock.now(), lease_seconds=60
+                )
+            if not batch:
+                break
+            mine += [row.id for row in batch]
+        claimed[worker] = mine
+
+    threads = [threading.Thread(target=claim_all, args=(f"w{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [pk for pks in claimed.values() for pk in pks]
+    assert len(every) == len(set(every)) == 400
+    assert sum(1 for pks in claimed.values() if pks) >= 2
+
+
+def test_expired_leases_are_taken_over_and_stale_outcomes_ignored(runtime: Runtime) -> None:
+    campaign_id = ingested_campaign(runtime, 5)
+    now = runtime.clock.now()
+    with runtime.db.write() as conn:
+        first = queue.claim_messages(conn, campaign_id, "dead", limit=10, now=now, lease_seconds=30)
+    assert len(first) == 5
+    with runtime.db.write() as conn:
+        assert queue.reclaim_expired_leases(conn, now + timedelta(seconds=10)) == 0
+        assert queue.reclaim_expired_leases(conn, now + timedelta(seconds=31)) == 5
+        second = queue.claim_messages(
+            conn, campaign_id, "alive", limit=10, now=now + timedelta(seconds=31), lease_seconds=30
+        )
+    assert [r.id for r in second] == [r.id for r in first]
+    stale = [Outcome(r.id, MessageStatus.FAILED, error="late") for r in first]
+    fresh = [Outcome(r.id, MessageStatus.SENT, relay_reply="250 ok") for r in second]
+    with runtime.db.write() as conn:
+        queue.record_outcomes(conn, "dead", stale, now)
+        queue.record_outcomes(conn, "alive", fresh, now)
+        statuses = conn.execute(
+            select(messages.c.status, messages.c.attempts).where(
+                messages.c.campaign_id == campaign_id
+            )
+        ).all()
+    assert statuses == [("sent", 1)] * 5
+
+
+class StopsAfterFirstBatch(FileProcessor):
+    def _commit(self, *args: Any) -> None:
+        super()._commit(*args)
+        self.stop.set()
+
+
+def test_processing_resumes_after_a_stop_without_doubling(runtime: Runtime) -> None:
+    runtime.settings = runtime.settings.model_copy(update={"ingest_batch_rows": 40})
+    lines = [b"email,first_name,last_name,city\r\n"]
+    for i in range(100):
+        address = f"user{i % 90}@example.com" if i % 10 else f"broken{i}"
+        lines.append(f"{address},F{i},L{i},C\r\n".encode())
+    campaign_id = prepare_campaign(runtime, 100, lines=lines)
+    stopping = StopsAfterFirstBatch(runtime, "first", threading.Event())
+    assert stopping.process_next()
+    with runtime.db.read() as conn:
+        campaign = conn.execute(select(campaigns).where(campaigns.c.id == campaign_id)).one()
+    assert campaign.status == "processing" and campaign.lease_owner is None
+    assert campaign.rows_done == 41  # header is row 1
+    assert FileProcessor(runtime, "second", threading.Event()).process_next()
+    with runtime.db.read() as conn:
+        campaign = conn.execute(select(campaigns).where(campaigns.c.id == campaign_id)).one()
+        count = conn.execute(
+            select(func.count()).where(messages.c.campaign_id == campaign_id)
+        ).scalar_one()
+        issues = conn.execute(
+            select(func.count()).where(row_issues.c.campaign_id == campaign_id)
+        ).scalar_one()
+    assert campaign.status == "sending"
+    # rows 0, 10, 20... are invalid; user0..user9 come back at i = 90..99 as duplicates
+    assert (campaign.valid_rows, campaign.invalid_rows, campaign.duplicate_rows) == (81, 10, 9)
+    assert (count, issues) == (81, 19)
