@@ -467,3 +467,20 @@ def test_openapi_describes_every_endpoint_and_the_error_shape(live_server: LiveS
     create = paths["/api/v1/campaigns"]["post"]
     assert {"401", "404", "409", "422"} <= set(create["responses"])
     assert "HTTPBearer" in document["components"]["securitySchemes"]
+
+
+def test_nul_characters_are_refused_and_header_values_cleaned(client: ApiClient) -> None:
+    template_id, file_id = ready_campaign_inputs(client)
+    nul = client.create_campaign(template_id=template_id, file_id=file_id, metadata={"k": "a\x00"})
+    assert nul.status_code == 422
+    assert error_code(nul) == "invalid_request"
+    subject = client.http.post(
+        "/api/v1/templates/presigned-url", json={"name": "t", "subject": "Hi\x00"}
+    )
+    assert subject.status_code == 422
+    named = client.create_campaign(
+        template_id=template_id, file_id=file_id, name="Line one\r\nline two\x00"
+    )
+    assert named.status_code == 202
+    status = client.status(named.json()["transaction_id"])
+    assert status["name"] == "Line one line two"

@@ -51,9 +51,11 @@ def parse(raw: bytes) -> EmailMessage:
 def raw_headers(raw: bytes) -> dict[str, str]:
     """Header values as written, unfolded but not decoded."""
     head = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8").replace("\r\n ", " ")
-    return dict(
-        line.split(": ", 1) if ": " in line else (line[:-1], "") for line in head.split("\r\n")
-    )
+    headers: dict[str, str] = {}
+    for line in head.split("\r\n"):
+        name, _, value = line.partition(":")
+        headers[name] = value.removeprefix(" ")
+    return headers
 
 
 def rfc2047_phrase(raw_value: str) -> str:
@@ -356,7 +358,8 @@ def test_date_must_be_aware() -> None:
 
 
 @pytest.mark.parametrize(
-    "message_id", ["", "no-at-sign", "<a@b>", "a b@c", "a@b\r\nBcc: x@y", "é@b", "a@b@c"]
+    "message_id",
+    ["", "no-at-sign", "<a@b>", "a b@c", "a@b\r\nBcc: x@y", "é@b", "a@b@c", "a@" + "b" * 990],
 )
 def test_malformed_message_id_is_refused(message_id: str) -> None:
     with pytest.raises(ComposeError):
@@ -576,7 +579,7 @@ addresses = st.from_regex(
     r"[a-z0-9+_-]{1,12}(\.[a-z0-9+_-]{1,12}){0,2}@[a-z0-9]{1,20}\.[a-z]{2,8}", fullmatch=True
 )
 body_texts = st.text(max_size=600) | st.lists(
-    st.sampled_from(INJECTION_PIECES + [".", "From ", "=", "\n"]), max_size=200
+    st.sampled_from([*INJECTION_PIECES, ".", "From ", "=", "\n"]), max_size=200
 ).map("".join)
 
 
@@ -595,7 +598,7 @@ def assert_header_matches(
         assert address.display_name == expected
 
 
-@settings(max_examples=6000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(
     subject=header_texts,
     sender_name=header_texts,

@@ -11,13 +11,14 @@ from postroom.api.deps import CallerDep, RuntimeDep
 from postroom.api.errors import error_responses
 from postroom.api.uploads import UploadTicket, ticket
 from postroom.files import service
+from postroom.wiretext import OneLine, Text
 
 router = APIRouter(prefix="/api/v1/files", tags=["files"])
 
 
 class FileUploadRequest(BaseModel):
-    filename: str = Field(min_length=1, max_length=300)
-    content_type: str = Field(default="text/csv", max_length=100)
+    filename: OneLine = Field(min_length=1, max_length=300)
+    content_type: Text = Field(default="text/csv", max_length=100)
 
 
 class FileUploadTicket(UploadTicket):

@@ -12,13 +12,14 @@ from postroom.api.deps import CallerDep, RuntimeDep
 from postroom.api.errors import error_responses
 from postroom.api.uploads import UploadTicket, ticket
 from postroom.templates import service
+from postroom.wiretext import OneLine, Text
 
 router = APIRouter(prefix="/api/v1/templates", tags=["templates"])
 
 
 class TemplateUploadRequest(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    subject: str = Field(min_length=1, max_length=2000, description="A template too.")
+    name: OneLine = Field(min_length=1, max_length=200)
+    subject: Text = Field(min_length=1, max_length=2000, description="A template too.")
 
 
 class TemplateUploadTicket(UploadTicket):

@@ -7,28 +7,30 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from postroom.wiretext import OneLine, Text
+
 
 class Sender(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(max_length=320)
-    name: str | None = Field(default=None, max_length=200)
+    email: Text = Field(max_length=320)
+    name: OneLine | None = Field(default=None, max_length=200)
 
 
 class CampaignRequest(BaseModel):
     """Body of ``POST /api/v1/campaigns``."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    template_id: str = Field(max_length=40)
-    file_id: str = Field(max_length=40)
-    name: str | None = Field(default=None, max_length=200)
+    template_id: Text = Field(max_length=40)
+    file_id: Text = Field(max_length=40)
+    name: OneLine | None = Field(default=None, max_length=200)
     sender: Sender | None = Field(default=None, alias="from")
-    reply_to: str | None = Field(default=None, max_length=320)
+    reply_to: Text | None = Field(default=None, max_length=320)
     send_at: datetime | None = Field(
         default=None, description="ISO-8601 with a UTC offset; a past time means now."
     )
-    email_column: str | None = Field(default=None, max_length=200)
-    csv_delimiter: str | None = Field(default=None, max_length=4)
-    metadata: dict[str, str] = Field(default_factory=dict)
+    email_column: Text | None = Field(default=None, max_length=200)
+    csv_delimiter: Text | None = Field(default=None, max_length=4)
+    metadata: dict[Text, Text] = Field(default_factory=dict)
 
 
 class CampaignAccepted(BaseModel):

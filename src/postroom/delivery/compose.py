@@ -52,7 +52,7 @@ _FIELD_NAME = re.compile(r"[!-9;-~]+")
 # Headers the composer writes itself; extra headers may not repeat them, nor add recipients.
 _RESERVED_FIELD_NAMES = frozenset(
     {"from", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id", "mime-version"}
-    | {"content-type", "content-transfer-encoding", "sender"}
+    | {"content-type", "content-transfer-encoding"}
 )
 
 _LINE_BREAK_RUNS = re.compile("[\r\n\x85\u2028\u2029]+")
@@ -191,7 +191,8 @@ def _format_date(date: datetime) -> str:
 
 def _checked_message_id(message_id: str) -> str:
     is_printable_ascii = message_id.isascii() and message_id.isprintable()
-    if not (is_printable_ascii and _MESSAGE_ID.fullmatch(message_id)):
+    fits_one_line = len("Message-ID: <>") + len(message_id) <= _MAX_LINE_BYTES
+    if not (is_printable_ascii and fits_one_line and _MESSAGE_ID.fullmatch(message_id)):
         raise ComposeError(f"not a valid Message-ID: {message_id!r}")
     return message_id
 
