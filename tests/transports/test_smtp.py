@@ -15,7 +15,8 @@ import pytest
 from postroom.errors import ConfigError
 from postroom.transports import open_transport
 from postroom.transports.base import Accepted, Envelope, Outcome, Permanent, Transient
-from postroom.transports.smtp import SmtpSettings, SmtpTransport, TlsMode, classify_reply
+from postroom.transports.smtp import SmtpTransport, classify_reply
+from postroom.transports.smtp_settings import SmtpSettings, TlsMode
 from tests.transports.conftest import GOOD_LOGIN, RelayHandler, StartRelay, check_login, free_port
 
 T = TypeVar("T")

@@ -13,7 +13,8 @@ from postroom.transports.base import (
     Transport,
 )
 from postroom.transports.capture import CaptureTransport
-from postroom.transports.smtp import SmtpSettings, SmtpTransport
+from postroom.transports.smtp import SmtpTransport
+from postroom.transports.smtp_settings import SmtpSettings
 
 __all__ = [
     "Accepted",
