@@ -35,6 +35,7 @@ CSV_ROWS = [
     ["=cmd@example.com", "Formula", "x"],  # a valid address that starts like a formula
     ["dee@example.net", "Dee", "bronze", "extra"],  # too many fields
     ["eve@example.net", "Eve"],  # too few fields: plan is empty
+    ["kai@Bücher.example", "Kai", "gold"],  # an internationalised domain
 ]
 
 
@@ -89,16 +90,16 @@ def test_campaign_end_to_end_over_smtp(
     status = api.wait(accepted["transaction_id"])
     assert status["status"] == "completed", status
     assert status["file"] == {
-        "rows": 8,
-        "valid": 4,
+        "rows": 9,
+        "valid": 5,
         "invalid": 3,
         "duplicates": 1,
         "columns": ["e_mail", "first_name", "plan"],
         "warnings": [],
         "errors_url": status["file"]["errors_url"],
     }
-    assert status["counts"]["sent"] == 4
-    assert status["counts"]["total"] == 4
+    assert status["counts"]["sent"] == 5
+    assert status["counts"]["total"] == 5
     assert status["progress"] == 1.0
 
     received = {r.recipients[0]: r for r in smtp_relay.received}
@@ -107,6 +108,7 @@ def test_campaign_end_to_end_over_smtp(
         "ana@example.com",
         "bo@example.org",
         "eve@example.net",
+        "kai@xn--bcher-kva.example",
     ]
     for item in received.values():
         assert item.sender == "team@example.com"
@@ -127,7 +129,10 @@ def test_campaign_end_to_end_over_smtp(
     assert str(bo["Subject"]) == "Welcome, Bø ✉"
 
     messages = api.messages(accepted["transaction_id"])
-    assert [m["status"] for m in messages] == ["sent"] * 4
+    assert [m["status"] for m in messages] == ["sent"] * 5
+    assert messages[-1]["email"] == "kai@bücher.example"
+    kai = received["kai@xn--bcher-kva.example"].message
+    assert kai["To"].addresses[0].addr_spec == "kai@xn--bcher-kva.example"
     assert all(m["attempts"] == 1 and m["message_id"] and m["sent_at"] for m in messages)
     assert {m["message_id"] for m in messages} == {
         r.message["Message-ID"].strip("<>") for r in received.values()

@@ -12,6 +12,7 @@ from postroom.runtime import Runtime, build_runtime
 from tests.conftest import make_settings
 from tests.integration.conftest import new_client
 from tests.integration.test_campaign_flow import csv_bytes
+from tests.support.api_client import ApiClient
 from tests.support.live_server import LiveServer
 from tests.support.smtp_relay import SmtpRelay
 
@@ -92,3 +93,21 @@ def test_relay_down_keeps_messages_queued_until_it_is_back(
         server.stop()
         relay.stop()
         rt.close()
+
+
+def test_a_message_that_cannot_render_fails_alone(client: ApiClient) -> None:
+    template_id = client.upload_template(
+        "<p>{% if name == 'Bad' %}{{ name.missing }}{% else %}{{ name }}{% endif %}</p>", "Hi"
+    )
+    rows = [["email", "name"], ["good@example.com", "Good"], ["bad@example.com", "Bad"]]
+    file_id = client.upload_file(csv_bytes(rows))
+    campaign_id = client.create_campaign(template_id=template_id, file_id=file_id).json()[
+        "transaction_id"
+    ]
+    status = client.wait(campaign_id)
+    assert status["status"] == "completed"
+    by_email = {m["email"]: m for m in client.messages(campaign_id)}
+    assert by_email["good@example.com"]["status"] == "sent"
+    bad = by_email["bad@example.com"]
+    assert bad["status"] == "failed" and bad["attempts"] == 0
+    assert bad["last_error"].startswith("render_error")

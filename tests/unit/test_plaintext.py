@@ -33,6 +33,10 @@ def test_script_end_tag_inside_a_string_is_respected() -> None:
     assert html_to_text("<script>a = '<p>';</SCRIPT ><p>after</p>") == "after\n"
 
 
+def test_markup_inside_script_cannot_swallow_the_document() -> None:
+    assert html_to_text('<script>var s = "<a href=\'x";</script><p>Text</p>') == "Text\n"
+
+
 def test_blocks_make_line_breaks() -> None:
     html = "<div>One</div><div>Two</div><h1>Title</h1><p>First</p><p>Second</p>"
     assert html_to_text(html) == "One\nTwo\n\nTitle\n\nFirst\n\nSecond\n"

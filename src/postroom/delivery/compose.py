@@ -197,8 +197,9 @@ def _checked_message_id(message_id: str) -> str:
     return message_id
 
 
-def _header_address(email: str) -> str:
-    """The addr-spec as it goes into a header, with a non-ASCII domain converted to IDNA."""
+def wire_address(email: str) -> str:
+    """The addr-spec as it goes on the wire (headers and SMTP envelope): a non-ASCII domain
+    becomes IDNA; a non-ASCII local part stays UTF-8 and needs SMTPUTF8. Raises ComposeError."""
     if not (email.isprintable() and _ADDRESS.fullmatch(email)):
         raise ComposeError(f"not a usable email address: {email!r}")
     local, _, domain = email.rpartition("@")
@@ -211,7 +212,7 @@ def _header_address(email: str) -> str:
 
 
 def _mailbox_header(field: str, mailbox: Mailbox) -> str:
-    address = _header_address(mailbox.email)
+    address = wire_address(mailbox.email)
     name = sanitize_header_text(mailbox.name or "").strip()
     if not name:
         return _fold(field, [address], may_start_on_next_line=True)

@@ -15,7 +15,7 @@ from postroom.campaigns import lifecycle, queue
 from postroom.campaigns.queue import Outcome
 from postroom.campaigns.states import MessageStatus
 from postroom.db.tables import templates
-from postroom.delivery.compose import CampaignComposer, Mailbox
+from postroom.delivery.compose import CampaignComposer, ComposeError, Mailbox, wire_address
 from postroom.delivery.retry import next_attempt_at
 from postroom.runtime import Runtime
 from postroom.templates.sandbox import CompiledTemplate, RenderError, TemplateCache
@@ -101,15 +101,17 @@ class Sender:
             select(templates).where(templates.c.id == campaign.template_id)
         ).one()
         html = self.rt.blobs.read_bytes(template.blob_key).decode("utf-8-sig")
-        compiled = self.templates.get_or_compile(template.sha256, html, template.subject)
+        compiled = self.templates.get_or_compile(
+            f"{template.id}:{template.sha256}", html, template.subject
+        )
         reply_to = Mailbox(campaign.reply_to) if campaign.reply_to else None
         sender = Mailbox(campaign.from_email, campaign.from_name)
         return CampaignContext(
             campaign_id=campaign.id,
             template=compiled,
             composer=CampaignComposer(sender=sender, reply_to=reply_to),
-            sender=campaign.from_email,
-            domain=campaign.from_email.rpartition("@")[2],
+            sender=wire_address(campaign.from_email),
+            domain=wire_address(campaign.from_email).rpartition("@")[2],
         )
 
     def _prepare(self, claimed: list[Row[Any]]) -> list[Prepared]:
@@ -127,20 +129,25 @@ class Sender:
             prepared.failure = f"render_error: {exc.message}"
             return prepared
         message_id = f"{row.id}.{row.campaign_id}@{context.domain}"
-        data = context.composer.compose(
-            recipient=Mailbox(row.email),
-            subject=content.subject,
-            html=content.html,
-            text=content.text,
-            message_id=message_id,
-            date=now,
-        )
+        try:
+            recipient = wire_address(row.email)
+            data = context.composer.compose(
+                recipient=Mailbox(row.email),
+                subject=content.subject,
+                html=content.html,
+                text=content.text,
+                message_id=message_id,
+                date=now,
+            )
+        except ComposeError as exc:
+            prepared.failure = f"compose_error: {exc.message}"
+            return prepared
         prepared.envelope = Envelope(
             sender=context.sender,
-            recipient=row.email,
+            recipient=recipient,
             data=data,
             message_id=message_id,
-            needs_smtputf8=not row.email.isascii(),
+            needs_smtputf8=not (recipient.isascii() and context.sender.isascii()),
         )
         return prepared
 

@@ -59,7 +59,8 @@ _MEANINGFUL = frozenset(
 _UNSHOWN_LINK_PREFIXES = ("#", "javascript:", "data:")
 
 # Zero-width characters that newsletters use as spacers; invisible in HTML, noise in text.
-_INVISIBLE = re.compile("[\u00ad\u034f\u200b-\u200d\u2060\ufeff]+")
+_INVISIBLE_CHARACTERS = "\u00ad\u034f\u200b\u200c\u200d\u2060\ufeff"
+_INVISIBLE = re.compile(f"[{_INVISIBLE_CHARACTERS}]+")
 
 
 def html_to_text(html: str) -> str:
@@ -76,7 +77,8 @@ def html_to_text(html: str) -> str:
     writer = _TextWriter()
     position = 0
     while (markup := _MARKUP.search(html, position)) is not None:
-        writer.write_data(html[position : markup.start()])
+        if markup.start() > position:
+            writer.write_data(html[position : markup.start()])
         position = markup.end()
         slash, name, attributes = markup.groups()
         if name is None:  # a comment or declaration
@@ -157,10 +159,10 @@ class _TextWriter:
 
     def text(self) -> str:
         # Whitespace in the source, newlines included, is collapsed in one pass at the end;
-        # the line breaks the elements asked for are NULs until then.
-        # (str methods rather than regular expressions: this runs for every message.)
+        # the line breaks the elements asked for are NULs until then. str methods rather than
+        # regular expressions throughout: they are several times faster on a whole message.
         text = "".join(self._chunks)
-        if not text.isascii():
+        if any(character in text for character in _INVISIBLE_CHARACTERS):
             text = _INVISIBLE.sub("", text)
         text = " ".join(text.split()).replace("\0", "\n")
         text = text.replace(" \n", "\n").replace("\n ", "\n")

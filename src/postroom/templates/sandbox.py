@@ -65,6 +65,8 @@ class RenderedContent:
 
 
 class TemplateInvalid(PostroomError):
+    """A template that fails check_template; ``details["problems"]`` says why."""
+
     code = "template_invalid"
     status = 422
 
