@@ -8,6 +8,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup run test lint bench clean
 
+# PostgreSQL for `make bench` (each measurement creates and drops its own database there).
+POSTROOM_BENCH_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+BENCH_ARGS ?=
+
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml requirements.lock requirements-test.lock
@@ -22,13 +26,21 @@ run: setup
 	$(BIN)/postroom serve
 
 lint: setup
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python -m pip install --quiet -r requirements-bench.lock
+	@test -x /usr/sbin/smtp-sink || { \
+	  echo "installing Debian's postfix for its smtp-sink"; \
+	  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix; }
+	POSTROOM_BENCH_DATABASE_URL=$(POSTROOM_BENCH_DATABASE_URL) $(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, Connection, Table
@@ -12,7 +13,11 @@ def driver_value(conn: Connection, column: Column[Any], value: Any) -> Any:
     """``value`` as the driver expects it for ``column`` (e.g. a UTC datetime as SQLite's
     text form): convert a value shared by many rows once, not once per row."""
     processor = column.type.bind_processor(conn.dialect)
-    return processor(value) if processor else value
+    value = processor(value) if processor else value
+    if isinstance(value, datetime) and conn.dialect.name == "sqlite":
+        # What the sqlite3 module's adapter would do for every row, done once.
+        return value.isoformat(" ")
+    return value
 
 
 def insert_many(
@@ -29,3 +34,26 @@ def insert_many(
         f"VALUES ({', '.join([mark] * len(columns))})"
     )
     conn.exec_driver_sql(sql, list(rows))
+
+
+def existing_message_keys(conn: Connection, campaign_id: str, keys: list[str]) -> dict[str, int]:
+    """Which of ``keys`` a campaign already has a message for, with that message's row.
+
+    Plain driver SQL: compiling thousands of bind parameters per batch through SQLAlchemy
+    costs more than the query itself.
+    """
+    if not keys:
+        return {}
+    if conn.dialect.paramstyle == "qmark":
+        sql = (
+            "SELECT email_key, row_number FROM messages WHERE campaign_id = ? "
+            f"AND email_key IN ({', '.join('?' * len(keys))})"
+        )
+        rows = conn.exec_driver_sql(sql, (campaign_id, *keys))
+    else:
+        sql = (
+            "SELECT email_key, row_number FROM messages "
+            "WHERE campaign_id = %s AND email_key = ANY(%s)"
+        )
+        rows = conn.exec_driver_sql(sql, (campaign_id, keys))
+    return {key: row for key, row in rows}

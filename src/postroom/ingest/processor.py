@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Row, insert, select, update
 
 from postroom.campaigns import lifecycle
 from postroom.campaigns.states import BUILTIN_VARIABLES, MessageStatus
-from postroom.db.bulk import driver_value, insert_many
+from postroom.db.bulk import driver_value, existing_message_keys, insert_many
 from postroom.db.tables import campaigns, files, messages, row_issues, templates
 from postroom.errors import FileRejected
 from postroom.files.csvreader import CsvLimits, Recipient, RecipientFile, RowProblem
@@ -191,13 +191,7 @@ def _dedupe(
             duplicates.append(Duplicate(recipient, first))
     if not fresh:
         return fresh, duplicates
-    rows = conn.execute(
-        select(messages.c.email_key, messages.c.row_number).where(
-            messages.c.campaign_id == campaign_id,
-            messages.c.email_key.in_([r.key for r in fresh]),
-        )
-    )
-    earlier: dict[str, int] = {key: row for key, row in rows}
+    earlier = existing_message_keys(conn, campaign_id, [r.key for r in fresh])
     if earlier:
         duplicates += [Duplicate(r, earlier[r.key]) for r in fresh if r.key in earlier]
         fresh = [r for r in fresh if r.key not in earlier]

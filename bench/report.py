@@ -1,0 +1,143 @@
+"""Writes docs/benchmarks.md (the latest table, ratios against the targets) and the plot of
+ingest throughput against list size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+TARGETS = {
+    "ingest_sqlite_rows_per_second": 125_000,
+    "ingest_postgresql_rows_per_second": 100_000,
+    "send_share_of_ceiling": 0.80,
+    "api_status_p99_ms": 20.0,
+}
+
+
+def write_report(results: dict[str, Any], docs: Path) -> None:
+    docs.mkdir(parents=True, exist_ok=True)
+    plot = _plot(results, docs / "benchmarks-ingest.png")
+    lines = [
+        "# Benchmarks",
+        "",
+        "Measured by `make bench` (see `bench/`); the raw figures are in `bench/results/`.",
+        f"Run of {results['started_at']} at commit `{results['commit']}` on "
+        f"{results['machine']['cpus']} CPUs, {results['machine']['memory_gb']} GiB, Python "
+        f"{results['machine']['python']}. Every figure is paired with a baseline measured in the "
+        "same run, because the machine is shared and noisy: compare ratios, not absolutes.",
+        "",
+    ]
+    for kind in ("sqlite", "postgresql"):
+        if kind in results:
+            lines += _database_section(kind, results[kind])
+    if plot:
+        lines += ["## Cost curve", "", f"![ingest rows/s against list size]({plot.name})", ""]
+    lines += _notes(docs)
+    (docs / "benchmarks.md").write_text("\n".join(lines) + "\n")
+
+
+def _database_section(kind: str, data: dict[str, Any]) -> list[str]:
+    lines = [
+        f"## {kind}",
+        "",
+        "### Ingest",
+        "",
+        "| rows | ours rows/s | floor rows/s | ours / floor | worker peak RSS MB |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for pair in data["ingest"]:
+        ours, floor = pair["ours"], pair["floor"]
+        lines.append(
+            f"| {ours['rows']:,} | {ours['rows_per_second']:,} | {floor['rows_per_second']:,} | "
+            f"{ours['rows_per_second'] / floor['rows_per_second']:.2f} | "
+            f"{ours['worker_peak_rss_mb']} |"
+        )
+    target = TARGETS[f"ingest_{kind}_rows_per_second"]
+    largest = data["ingest"][-1]["ours"]["rows_per_second"]
+    lines += [
+        "",
+        f"Target: {target:,} rows/s; largest run reached {largest / target:.0%} of it.",
+        "",
+    ]
+    send, ceiling = data["send"], data["ceiling"]
+    share = send["messages_per_second"] / ceiling["messages_per_second"]
+    lines += [
+        "### Send",
+        "",
+        "| recipients | ours msg/s | ceiling msg/s | ours / ceiling | worker CPU ms/msg | sink |",
+        "|---:|---:|---:|---:|---:|---|",
+        f"| {send['recipients']:,} | {send['messages_per_second']:,} | "
+        f"{ceiling['messages_per_second']:,} | {share:.2f} | "
+        f"{send['worker_cpu_ms_per_message']} | {send['sink']} |",
+        "",
+        f"Target: ours / ceiling ≥ {TARGETS['send_share_of_ceiling']:.2f}.",
+        "",
+    ]
+    load = send.get("api_under_load")
+    if load:
+        lines += [
+            "### API during the send",
+            "",
+            f"{load['requests']} requests at {load['rate']:.0f}/s, {load['errors']} errors.",
+            "",
+            "| endpoint | p50 ms | p95 ms | p99 ms |",
+            "|---|---:|---:|---:|",
+        ]
+        for endpoint in ("status", "messages"):
+            p = load.get(endpoint) or {}
+            lines.append(
+                f"| {endpoint} | {p.get('p50_ms', '-')} | {p.get('p95_ms', '-')} | "
+                f"{p.get('p99_ms', '-')} |"
+            )
+        lines += ["", f"Target: status p99 ≤ {TARGETS['api_status_p99_ms']:.0f} ms, no errors.", ""]
+    if "scale" in data:
+        lines += [
+            "### Scale",
+            "",
+            "| workers | ours msg/s | ceiling msg/s (same processes) | ratio |",
+            "|---:|---:|---:|---:|",
+        ]
+        for pair in data["scale"]:
+            ours, ceil = pair["ours"], pair["ceiling"]
+            lines.append(
+                f"| {ours['workers']} | {ours['messages_per_second']:,} | "
+                f"{ceil['messages_per_second']:,} | "
+                f"{ours['messages_per_second'] / ceil['messages_per_second']:.2f} |"
+            )
+        lines.append("")
+    return lines
+
+
+def _plot(results: dict[str, Any], path: Path) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for kind in ("sqlite", "postgresql"):
+        if kind not in results:
+            continue
+        pairs = results[kind]["ingest"]
+        sizes = [p["ours"]["rows"] for p in pairs]
+        axis.plot(sizes, [p["ours"]["rows_per_second"] for p in pairs], "o-", label=f"{kind}")
+        axis.plot(
+            sizes, [p["floor"]["rows_per_second"] for p in pairs], "x--", label=f"{kind} floor"
+        )
+    axis.set_xscale("log")
+    axis.set_xlabel("rows in the file")
+    axis.set_ylabel("rows per second")
+    axis.set_title("Ingest throughput against list size")
+    axis.grid(True, alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def _notes(docs: Path) -> list[str]:
+    notes = docs / "benchmarks-notes.md"
+    return [notes.read_text().rstrip(), ""] if notes.exists() else []

@@ -1,0 +1,128 @@
+"""``make bench``: every benchmark on SQLite and (with POSTROOM_BENCH_DATABASE_URL) on
+PostgreSQL; results to bench/results/*.json and the table and plot in docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.databases import fresh_database
+from bench.ingest import measure_floor, measure_ingest
+from bench.send import measure_ceiling, measure_send
+from bench.sink import running_sink
+
+ROOT = Path(__file__).parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--ingest-sizes", default="10000,100000,1000000")
+    parser.add_argument("--send", type=int, default=50_000, help="recipients in the send run")
+    parser.add_argument("--api-rate", type=float, default=200.0)
+    parser.add_argument("--api-seconds", type=float, default=10.0)
+    parser.add_argument("--workers", default="1,2,3", help="worker counts for the scale run")
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes; aiosmtpd sink allowed")
+    parser.add_argument("--out", type=Path, default=None, help="results file (JSON)")
+    parser.add_argument("--no-report", action="store_true")
+    args = parser.parse_args(argv)
+    results = run_all(args)
+    out = args.out or RESULTS / f"{results['started_at'].replace(':', '')}-{results['commit']}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"results: {out}")
+    if not args.no_report:
+        from bench.report import write_report
+
+        write_report(results, ROOT / "docs")
+        print("report: docs/benchmarks.md")
+
+
+def run_all(args: argparse.Namespace) -> dict[str, Any]:
+    server_url = os.environ.get("POSTROOM_BENCH_DATABASE_URL")
+    kinds = [k for k in args.databases.split(",") if k == "sqlite" or server_url]
+    results: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    results.update(machine_info())
+    with tempfile.TemporaryDirectory(prefix="postroom-bench-") as tmp:
+        work = Path(tmp)
+        with running_sink(require_smtp_sink=not args.smoke) as sink:
+            for kind in kinds:
+                results[kind] = run_database(kind, work / kind, server_url, sink, args)
+    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return results
+
+
+def run_database(
+    kind: str, work: Path, server_url: str | None, sink: Any, args: argparse.Namespace
+) -> dict[str, Any]:
+    def on_fresh(measure: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+        with fresh_database(kind, work, server_url) as url:
+            started = time.perf_counter()
+            result = measure(url)
+            print(f"  {kind}: {result} ({time.perf_counter() - started:.0f} s)", flush=True)
+            return result
+
+    out: dict[str, Any] = {"ingest": []}
+    for size in (int(s) for s in args.ingest_sizes.split(",")):
+        out["ingest"].append(
+            {
+                "ours": on_fresh(lambda url, n=size: measure_ingest(url, n, work / f"i{n}")),
+                "floor": on_fresh(lambda url, n=size: measure_floor(url, n, work / f"i{n}")),
+            }
+        )
+    load = {"rate": args.api_rate, "seconds": args.api_seconds}
+    out["send"] = on_fresh(
+        lambda url: measure_send(url, args.send, work / "s", sink, api_load=load)
+    )
+    out["ceiling"] = measure_ceiling(args.send, sink)
+    if kind != "sqlite":
+        out["scale"] = []
+        for workers in (int(w) for w in args.workers.split(",")):
+            out["scale"].append(
+                {
+                    "ours": on_fresh(
+                        lambda url, w=workers: measure_send(
+                            url, args.send, work / f"w{w}", sink, workers=w
+                        )
+                    ),
+                    "ceiling": measure_ceiling(args.send, sink, processes=workers),
+                }
+            )
+    return out
+
+
+def machine_info() -> dict[str, Any]:
+    def git(*command: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *command], cwd=ROOT, capture_output=True, text=True, check=True
+            ).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return "unknown"
+
+    from importlib.metadata import version
+
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "versions": {name: version(name) for name in ("sqlalchemy", "psycopg", "aiosmtplib")},
+    }
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""A smoke run of every benchmark with tiny sizes, so `make bench` never rots."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    env = dict(os.environ)
+    databases = "sqlite"
+    if os.environ.get("POSTROOM_TEST_DATABASE_URL"):
+        env["POSTROOM_BENCH_DATABASE_URL"] = os.environ["POSTROOM_TEST_DATABASE_URL"]
+        databases += ",postgresql"
+    command = [
+        sys.executable,
+        "-m",
+        "bench.run",
+        "--smoke",
+        "--ingest-sizes",
+        "200,400",
+        "--send",
+        "60",
+        "--api-rate",
+        "20",
+        "--api-seconds",
+        "1",
+        "--workers",
+        "1,2",
+        "--databases",
+        databases,
+        "--out",
+        str(out),
+        "--no-report",
+    ]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = json.loads(out.read_text())
+    for kind in databases.split(","):
+        data = results[kind]
+        assert [p["ours"]["rows"] for p in data["ingest"]] == [200, 400]
+        assert all(
+            p["ours"]["rows_per_second"] > 0 < p["floor"]["rows_per_second"] for p in data["ingest"]
+        )
+        assert data["send"]["sent"] > 50
+        assert data["ceiling"]["messages_per_second"] > 0
+        assert data["send"]["api_under_load"]["errors"] == 0
+    if "postgresql" in results:
+        assert [p["ours"]["workers"] for p in results["postgresql"]["scale"]] == [1, 2]
+
+    from bench.report import write_report
+
+    write_report(results, tmp_path / "docs")
+    report = (tmp_path / "docs" / "benchmarks.md").read_text()
+    assert "### Ingest" in report and "### Send" in report and "ours / ceiling" in report
