@@ -282,3 +282,25 @@ def test_cache_does_not_keep_invalid_templates() -> None:
     with pytest.raises(TemplateInvalid):
         cache.get_or_compile("bad", "{{", "s")
     assert len(cache) == 0
+
+
+def test_text_part_from_the_derived_template_matches_converting_each_message() -> None:
+    from postroom.templates.plaintext import html_to_text
+
+    html = (
+        "<html><head><style>p{color:red}</style></head><body><h1>Hi {{ name }}</h1>"
+        "<ul>{% for i in [1, 2] %}<li>item {{ i }} for {{ name }}</li>{% endfor %}</ul>"
+        '<p>Plan: <b>{{ plan }}</b> <a href="https://example.com/{{ plan }}">details</a></p>'
+        "</body></html>"
+    )
+    compiled = compile_template(html, "Hello")
+    assert compiled._text is not None  # the fast path is taken for this template
+    for fields in ({"name": "Ann", "plan": "gold"}, {"name": "Bo & <Co>", "plan": "x y"}):
+        content = compiled.render(fields)
+        assert content.text == html_to_text(content.html)
+
+
+def test_a_template_tag_the_text_conversion_would_drop_falls_back_per_message() -> None:
+    compiled = compile_template("<style>p{color:{{ colour }}}</style><p>{{ name }}</p>", "Hi")
+    assert compiled._text is None
+    assert compiled.render({"colour": "red", "name": "Ann"}).text == "Ann\n"

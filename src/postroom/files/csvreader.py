@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import codecs
 import csv
-import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +11,14 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from postroom.errors import FileRejected
 from postroom.files.addresses import Address, check_address
+from postroom.files.decoding import (
+    SIGNATURE_BYTES,
+    TextDecoder,
+    lines_of,
+    nul_error,
+    reject_binary,
+    reject_control_heavy,
+)
 from postroom.files.headers import find_email_column, normalise_headers
 
 if TYPE_CHECKING:
@@ -53,73 +59,9 @@ class RowProblem:
     detail: str
 
 
-# Signatures of the files people upload by mistake instead of a CSV.
-_BINARY_SIGNATURES = (
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
-    (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook?)"),
-    (b"PK\x05\x06", "a ZIP archive (an .xlsx workbook?)"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel or Office document"),
-    (b"%PDF-", "a PDF document"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF87a", "a GIF image"),
-    (b"GIF89a", "a GIF image"),
-    (b"\x1f\x8b", "a gzip archive"),
-    (b"\x7fELF", "a program"),
-)
-_SIGNATURE_BYTES = 8
-_BOMS = (
-    (codecs.BOM_UTF8, "utf-8-sig", "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16-le", "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be", "utf-16-be"),
-)
-_CONTROL_CHARS = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_CONTROL_SAMPLE_CHARS = 64 * 1024
-_MAX_CONTROL_SHARE = 0.05
-# str.splitlines() also breaks at these, but csv does not treat them as line ends, so a chunk
-# holding any of them is split by the slower pattern that knows only \r\n, \r and \n.
-_RARE_LINE_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
-_CSV_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
-
 # csv.field_size_limit is process-wide: only ever raise it, under a lock, and enforce each
 # file's own limit here so that readers with different limits cannot undo each other.
 _FIELD_LIMIT_LOCK = threading.Lock()
-
-
-class _TextDecoder:
-    """The file's bytes to text, chunk by chunk, falling back from UTF-8 to Windows-1252."""
-
-    def __init__(self, head: bytes) -> None:
-        self.encoding, self.bom_bytes, codec = "utf-8", 0, "utf-8"
-        for bom, name, bom_codec in _BOMS:
-            if head.startswith(bom):
-                self.encoding, self.bom_bytes, codec = name, len(bom), bom_codec
-                break
-        self._decoder = codecs.getincrementaldecoder(codec)("strict")
-        self._decoded_bytes = self.bom_bytes
-        self.fallback_warning: str | None = None
-
-    def decode(self, data: bytes, *, final: bool) -> str:
-        if self.fallback_warning is not None:
-            return data.decode("cp1252", "replace")
-        pending = self._decoder.getstate()[0]
-        try:
-            text = self._decoder.decode(data, final)
-        except UnicodeDecodeError as error:
-            if self.encoding.startswith("utf-16"):
-                raise FileRejected(
-                    f"The file says it is {self.encoding.upper()} but is not: {error.reason}.",
-                    code="not_csv",
-                    details={"encoding": self.encoding},
-                ) from error
-            offset = self._decoded_bytes - len(pending) + error.start
-            self.fallback_warning = (
-                f"The file is not valid UTF-8 (byte {offset} is the first bad one), so it was "
-                "read as Windows-1252 from there; check accented letters in the result."
-            )
-            self.encoding = "windows-1252"
-            return (pending + data).decode("cp1252", "replace")
-        self._decoded_bytes += len(data)
-        return text
 
 
 class RecipientFile:
@@ -319,7 +261,7 @@ class RecipientFile:
         """The text cut only at real line ends, which is what csv needs to see each string end."""
         carry = ""
         for text in self._text_chunks():
-            lines = _lines_of(carry + text)
+            lines = lines_of(carry + text)
             # The last line may go on in the next chunk, and a final "\r" may be the first
             # half of a "\r\n" pair, which csv must be given in one string.
             carry = "" if lines[-1].endswith("\n") else lines.pop()
@@ -339,8 +281,8 @@ class RecipientFile:
     def _text_chunks(self) -> Iterator[str]:
         """Decoded text, a chunk at a time, with the checks that tell a CSV from other files."""
         head = self._read_head()
-        _reject_binary(head)
-        decoder = _TextDecoder(head)
+        reject_binary(head)
+        decoder = TextDecoder(head)
         self.encoding = decoder.encoding
         data, is_first = head[decoder.bom_bytes :], True
         while True:
@@ -349,9 +291,9 @@ class RecipientFile:
                 self.encoding = decoder.encoding
                 self.warnings.append(decoder.fallback_warning)
             if "\x00" in text:
-                raise _nul_error(self._lines_split + 1 + text.count("\n", 0, text.index("\x00")))
+                raise nul_error(self._lines_split + 1 + text.count("\n", 0, text.index("\x00")))
             if is_first:
-                _reject_control_heavy(text)
+                reject_control_heavy(text)
                 is_first = False
             if text:
                 yield text
@@ -362,7 +304,7 @@ class RecipientFile:
     def _read_head(self) -> bytes:
         """The first chunk, made long enough to hold any byte-order mark or file signature."""
         head = self._read()
-        while head and len(head) < _SIGNATURE_BYTES:
+        while head and len(head) < SIGNATURE_BYTES:
             more = self._read()
             if not more:
                 break
@@ -398,43 +340,6 @@ def _fields_in(line: str, delimiter: str) -> int:
         return len(next(csv.reader([line], delimiter=delimiter), []))
     except csv.Error:
         return 0
-
-
-def _lines_of(text: str) -> list[str]:
-    # One "in" per character is a fast C scan; a regex character class is far slower.
-    if not any(separator in text for separator in _RARE_LINE_BREAKS):
-        return text.splitlines(keepends=True)
-    return _CSV_LINE.findall(text)
-
-
-def _reject_binary(head: bytes) -> None:
-    for signature, kind in _BINARY_SIGNATURES:
-        if head.startswith(signature):
-            raise FileRejected(
-                f"This is {kind}, not a CSV file; export the sheet as CSV and upload that.",
-                code="not_csv",
-                details={"looks_like": kind},
-            )
-
-
-def _reject_control_heavy(text: str) -> None:
-    sample = text[:_CONTROL_SAMPLE_CHARS]
-    controls = len(_CONTROL_CHARS.findall(sample))
-    if controls > len(sample) * _MAX_CONTROL_SHARE:
-        raise FileRejected(
-            "The file is full of control characters, so it is not a text CSV file.",
-            code="not_csv",
-            details={"control_characters": controls, "sampled": len(sample)},
-        )
-
-
-def _nul_error(line: int) -> FileRejected:
-    return FileRejected(
-        f"The file has a NUL byte near line {line}, so it is not a text CSV file (is it a "
-        "spreadsheet, or UTF-16 text without a byte-order mark?).",
-        code="not_csv",
-        details={"line": line},
-    )
 
 
 def _raise_field_size_limit(limit: int) -> None:

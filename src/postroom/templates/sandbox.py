@@ -78,20 +78,34 @@ class RenderError(PostroomError):
     status = 422
 
 
+_BLANK_LINE_RUNS = re.compile(r"\n(?:[ \t]*\n){2,}")
+
+
 class CompiledTemplate:
     """A template version compiled once and rendered for every message of a campaign."""
 
-    __slots__ = ("_html", "_subject", "variables")
+    __slots__ = ("_html", "_subject", "_text", "variables")
 
-    def __init__(self, html: Template, subject: Template, variables: list[str]) -> None:
+    def __init__(
+        self,
+        html: Template,
+        subject: Template,
+        variables: list[str],
+        text: Template | None = None,
+    ) -> None:
         self._html = html
         self._subject = subject
+        self._text = text
         self.variables = variables
 
     def render(self, fields: Mapping[str, str]) -> RenderedContent:
         """Render subject, HTML and the derived text; raise RenderError on any failure."""
         subject = _one_line(_render_part(self._subject, fields, "subject"))
         html = _render_part(self._html, fields, "html")
+        if self._text is not None:
+            # Block tags ({% for %}...) between elements leave blank lines of their own.
+            text = _BLANK_LINE_RUNS.sub("\n\n", _render_part(self._text, fields, "text"))
+            return RenderedContent(subject=subject, html=html, text=text.lstrip("\n"))
         try:
             text = html_to_text(html)
         except Exception as exc:
@@ -156,7 +170,30 @@ def compile_template(html: str, subject: str, *, max_bytes: int | None = None) -
             f"the {first.part} template is invalid{where}: {first.message}",
             details={"problems": [_problem_body(problem) for problem in check.problems]},
         )
-    return CompiledTemplate(html_template, subject_template, check.variables)
+    text_template = _text_template(html, check.variables)
+    return CompiledTemplate(html_template, subject_template, check.variables, text_template)
+
+
+def _text_template(html: str, variables: list[str]) -> Template | None:
+    """The text part as a template of its own, derived once from the HTML source.
+
+    Converting HTML to text for every message costs more than everything else a send does;
+    converting the template once and rendering the result (without autoescaping) gives the
+    same text. When the conversion would disturb the template's own tags (its variables or
+    its compilation change), None is returned and each rendered message is converted.
+    """
+    try:
+        source = html_to_text(html)
+    except Exception:
+        return None
+    environment = _SandboxEnvironment(autoescape=False)
+    environment.keep_trailing_newline = True  # html_to_text ends its text with one newline
+    text, text_variables, problems = _examine_part("text", source, environment, None)
+    if text is None or problems or not text_variables <= set(variables):
+        return None
+    if any(source.count(mark) != html.count(mark) for mark in ("{{", "}}", "{%", "%}")):
+        return None  # a tag sat somewhere the conversion drops (a <style>, an attribute)
+    return text
 
 
 def _examine(
