@@ -48,7 +48,8 @@ def measure_ingest(database_url: str, rows: int, workdir: Path) -> dict[str, Any
 
 def measure_floor(database_url: str, rows: int, workdir: Path) -> dict[str, Any]:
     """csv.reader + bulk insert of plain tuples into the same messages table (same indexes),
-    with no validation: the cost of merely moving the bytes into the database."""
+    with no validation: the cost of merely moving the bytes into the database (executemany on
+    SQLite, COPY on PostgreSQL)."""
     csv_path = workdir / f"recipients-{rows}.csv"
     if not csv_path.exists():
         write_recipients(csv_path, rows)
@@ -96,7 +97,13 @@ def _flush(db: Database, raw: Any, cursor: Any, statement: str, batch: list[Any]
         cursor.executemany(statement, batch)
         cursor.execute("COMMIT")
     else:
-        cursor.executemany(statement, batch)
+        copy_sql = (
+            "COPY messages (campaign_id, row_number, email, email_key, fields, status, "
+            "attempts, available_at, updated_at) FROM STDIN"
+        )
+        with cursor.copy(copy_sql) as copy:
+            for row in batch:
+                copy.write_row(row)
         raw.commit()
 
 

@@ -16,6 +16,7 @@ from postroom.config import Settings
 from postroom.db.engine import Database, normalise_database_url
 from postroom.db.migrate import migrate
 from postroom.runtime import Runtime, build_runtime
+from tests.support.counts import assert_counts_match_rows
 from tests.support.live_server import LiveServer, free_port
 from tests.support.smtp_relay import SmtpRelay
 
@@ -132,6 +133,7 @@ def runtime(settings: Settings, tmp_path: Path) -> Iterator[Runtime]:
     rt = build_runtime(settings, var_dir=tmp_path / "var")
     try:
         yield rt
+        assert_counts_match_rows(rt)
     finally:
         rt.close()
 

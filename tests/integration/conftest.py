@@ -11,6 +11,7 @@ from postroom.runtime import Runtime, build_runtime
 from postroom.tenants.service import create_tenant
 from tests.conftest import make_settings
 from tests.support.api_client import ApiClient
+from tests.support.counts import assert_counts_match_rows
 from tests.support.live_server import LiveServer
 
 
@@ -51,6 +52,7 @@ class ServerFactory:
         for rt, server, api in self.started:
             api.close()
             server.stop()
+            assert_counts_match_rows(rt)
             rt.close()
 
 

@@ -15,6 +15,7 @@ from postroom.runtime import Runtime, build_runtime
 from tests.conftest import make_settings
 from tests.integration.conftest import new_client
 from tests.support.api_client import ApiClient
+from tests.support.counts import assert_counts_match_rows
 from tests.support.live_server import LiveServer
 from tests.support.smtp_relay import SmtpRelay
 
@@ -59,6 +60,7 @@ def smtp_server(
         yield rt, server
     finally:
         server.stop()
+        assert_counts_match_rows(rt)
         rt.close()
 
 

@@ -13,6 +13,7 @@ from tests.conftest import make_settings
 from tests.integration.conftest import new_client
 from tests.integration.test_campaign_flow import csv_bytes
 from tests.support.api_client import ApiClient
+from tests.support.counts import assert_counts_match_rows
 from tests.support.live_server import LiveServer
 from tests.support.smtp_relay import SmtpRelay
 
@@ -29,6 +30,7 @@ def relay_server(
         yield rt, server
     finally:
         server.stop()
+        assert_counts_match_rows(rt)
         rt.close()
 
 
@@ -92,6 +94,7 @@ def test_relay_down_keeps_messages_queued_until_it_is_back(
     finally:
         server.stop()
         relay.stop()
+        assert_counts_match_rows(rt)
         rt.close()
 
 

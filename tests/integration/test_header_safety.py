@@ -12,6 +12,7 @@ from postroom.runtime import Runtime, build_runtime
 from tests.conftest import make_settings
 from tests.integration.conftest import new_client
 from tests.integration.test_campaign_flow import csv_bytes
+from tests.support.counts import assert_counts_match_rows
 from tests.support.live_server import LiveServer
 from tests.support.smtp_relay import SmtpRelay
 
@@ -37,6 +38,7 @@ def relay_server(
         yield rt, server
     finally:
         server.stop()
+        assert_counts_match_rows(rt)
         rt.close()
 
 

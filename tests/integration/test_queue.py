@@ -63,8 +63,8 @@ def test_expired_leases_are_taken_over_and_stale_outcomes_ignored(runtime: Runti
             conn, campaign_id, "alive", limit=10, now=now + timedelta(seconds=31), lease_seconds=30
         )
     assert [r.id for r in second] == [r.id for r in first]
-    stale = [Outcome(r.id, MessageStatus.FAILED, error="late") for r in first]
-    fresh = [Outcome(r.id, MessageStatus.SENT, relay_reply="250 ok") for r in second]
+    stale = [Outcome(r.id, campaign_id, MessageStatus.FAILED, error="late") for r in first]
+    fresh = [Outcome(r.id, campaign_id, MessageStatus.SENT, relay_reply="250 ok") for r in second]
     with runtime.db.write() as conn:
         queue.record_outcomes(conn, "dead", stale, now)
         queue.record_outcomes(conn, "alive", fresh, now)

@@ -98,7 +98,7 @@ def campaign_status(campaign_id: str, rt: RuntimeDep, caller: CallerDep) -> Camp
     """Where a campaign stands: status, message counts, the file report and progress."""
     with rt.db.read() as conn:
         campaign = service.get_campaign(conn, caller.tenant_id, campaign_id)
-        return service.campaign_status(conn, campaign, base_url=rt.settings.base_url)
+        return service.campaign_status(campaign, base_url=rt.settings.base_url)
 
 
 @router.get(
@@ -129,7 +129,7 @@ def cancel_campaign(campaign_id: str, rt: RuntimeDep, caller: CallerDep) -> Camp
         campaign = service.get_campaign(conn, caller.tenant_id, campaign_id)
         service.cancel_campaign(conn, campaign, rt.clock.now())
         campaign = service.get_campaign(conn, caller.tenant_id, campaign_id)
-        return service.campaign_status(conn, campaign, base_url=rt.settings.base_url)
+        return service.campaign_status(campaign, base_url=rt.settings.base_url)
 
 
 @router.get(

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, exists, select, update
 
 from postroom.campaigns.states import PENDING_MESSAGE_STATUSES, CampaignStatus
-from postroom.db.tables import campaigns, messages
+from postroom.db.tables import MESSAGE_STATUSES, campaigns, messages
 
 
 def claim_campaign_for_processing(
@@ -114,6 +114,11 @@ def fail_campaign(
     )
     if result.rowcount:
         conn.execute(delete(messages).where(messages.c.campaign_id == campaign_id))
+        conn.execute(
+            update(campaigns)
+            .where(campaigns.c.id == campaign_id)
+            .values({f"{status}_count": 0 for status in MESSAGE_STATUSES})
+        )
 
 
 def start_due_campaigns(conn: Connection, now: datetime) -> int:

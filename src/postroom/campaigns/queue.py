@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, select, update
 
+from postroom.campaigns.counts import move_by_campaign, move_counts
 from postroom.campaigns.states import MessageStatus
 from postroom.db.tables import messages
 
@@ -54,6 +55,9 @@ def claim_messages(
             messages.c.attempts,
         )
     ).all()
+    move_counts(
+        conn, campaign_id, {MessageStatus.QUEUED: -len(rows), MessageStatus.SENDING: len(rows)}
+    )
     return sorted(rows, key=lambda r: r.id)
 
 
@@ -62,6 +66,7 @@ class Outcome:
     """What happened to one claimed message, as the queue records it."""
 
     message_pk: int
+    campaign_id: str
     status: MessageStatus  # sent | failed | queued (to retry)
     error: str | None = None
     relay_reply: str | None = None
@@ -73,10 +78,23 @@ class Outcome:
 def record_outcomes(
     conn: Connection, worker_id: str, outcomes: list[Outcome], now: datetime
 ) -> int:
-    """Write outcomes in one statement batch. Only messages this worker still leases are
-    touched, so a worker whose lease ran out cannot overwrite the next owner's result."""
-    if not outcomes:
-        return 0
+    """Write outcomes, one statement batch per campaign and status. Only messages this worker
+    still leases are touched, so a worker whose lease ran out cannot overwrite the next
+    owner's result, and the counts move only for the rows really written."""
+    groups: dict[tuple[str, MessageStatus], list[Outcome]] = {}
+    for outcome in outcomes:
+        groups.setdefault((outcome.campaign_id, outcome.status), []).append(outcome)
+    written = 0
+    for (campaign_id, status), group in groups.items():
+        moved = _write_outcomes(conn, worker_id, group, now)
+        move_counts(conn, campaign_id, {MessageStatus.SENDING: -moved, status: moved})
+        written += moved
+    return written
+
+
+def _write_outcomes(
+    conn: Connection, worker_id: str, outcomes: list[Outcome], now: datetime
+) -> int:
     statement = (
         update(messages)
         .where(
@@ -115,23 +133,36 @@ def record_outcomes(
 
 def reclaim_expired_leases(conn: Connection, now: datetime) -> int:
     """Messages leased by a worker that stopped answering go back to the queue."""
-    return conn.execute(
-        update(messages)
-        .where(messages.c.status == MessageStatus.SENDING, messages.c.lease_expires_at < now)
-        .values(status=MessageStatus.QUEUED, lease_owner=None, lease_expires_at=None)
-    ).rowcount
+    campaign_ids = (
+        conn.execute(
+            update(messages)
+            .where(messages.c.status == MessageStatus.SENDING, messages.c.lease_expires_at < now)
+            .values(status=MessageStatus.QUEUED, lease_owner=None, lease_expires_at=None)
+            .returning(messages.c.campaign_id)
+        )
+        .scalars()
+        .all()
+    )
+    move_by_campaign(conn, campaign_ids, MessageStatus.SENDING, MessageStatus.QUEUED)
+    return len(campaign_ids)
 
 
 def release_messages(conn: Connection, worker_id: str, message_pks: list[int]) -> None:
     """Give back claimed messages that were never handed to the relay (shutdown)."""
     if not message_pks:
         return
-    conn.execute(
-        update(messages)
-        .where(
-            messages.c.id.in_(message_pks),
-            messages.c.lease_owner == worker_id,
-            messages.c.status == MessageStatus.SENDING,
+    campaign_ids = (
+        conn.execute(
+            update(messages)
+            .where(
+                messages.c.id.in_(message_pks),
+                messages.c.lease_owner == worker_id,
+                messages.c.status == MessageStatus.SENDING,
+            )
+            .values(status=MessageStatus.QUEUED, lease_owner=None, lease_expires_at=None)
+            .returning(messages.c.campaign_id)
         )
-        .values(status=MessageStatus.QUEUED, lease_owner=None, lease_expires_at=None)
+        .scalars()
+        .all()
     )
+    move_by_campaign(conn, campaign_ids, MessageStatus.SENDING, MessageStatus.QUEUED)

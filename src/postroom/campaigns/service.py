@@ -10,8 +10,9 @@ from email.utils import parseaddr
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
+from postroom.campaigns.counts import move_counts
 from postroom.campaigns.cursors import decode_cursor, encode_cursor
 from postroom.campaigns.schemas import (
     CampaignError,
@@ -136,16 +137,10 @@ def get_campaign(conn: Connection, tenant_id: str, campaign_id: str) -> Row[Any]
     return _row_or_404(conn, campaigns, tenant_id, campaign_id, "campaign")
 
 
-def campaign_status(conn: Connection, campaign: Row[Any], *, base_url: str) -> CampaignStatusView:
-    counts = MessageCounts()
-    rows = conn.execute(
-        select(messages.c.status, func.count())
-        .where(messages.c.campaign_id == campaign.id)
-        .group_by(messages.c.status)
-    )
-    for status, count in rows:
-        setattr(counts, status, count)
-        counts.total += count
+def campaign_status(campaign: Row[Any], *, base_url: str) -> CampaignStatusView:
+    """The status view from the campaign row alone (its counts are kept with every change)."""
+    by_status = {s.value: getattr(campaign, f"{s.value}_count") for s in MessageStatus}
+    counts = MessageCounts(total=sum(by_status.values()), **by_status)
     return _status_view(campaign, counts, base_url)
 
 
@@ -204,7 +199,7 @@ def list_campaigns(
         )
     query = query.order_by(campaigns.c.created_at.desc(), campaigns.c.id.desc()).limit(limit + 1)
     rows = conn.execute(query).all()
-    page = [campaign_status(conn, row, base_url=base_url) for row in rows[:limit]]
+    page = [campaign_status(row, base_url=base_url) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
@@ -273,10 +268,13 @@ def cancel_campaign(conn: Connection, campaign: Row[Any], now: datetime) -> None
             code="campaign_finished",
             details={"status": campaign.status},
         )
-    conn.execute(
+    cancelled = conn.execute(
         update(messages)
         .where(messages.c.campaign_id == campaign.id, messages.c.status == MessageStatus.QUEUED)
         .values(status=MessageStatus.CANCELLED, updated_at=now)
+    ).rowcount
+    move_counts(
+        conn, campaign.id, {MessageStatus.QUEUED: -cancelled, MessageStatus.CANCELLED: cancelled}
     )
 
 

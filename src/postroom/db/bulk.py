@@ -57,3 +57,16 @@ def existing_message_keys(conn: Connection, campaign_id: str, keys: list[str]) -
         )
         rows = conn.exec_driver_sql(sql, (campaign_id, keys))
     return {key: row for key, row in rows}
+
+
+def _copy_rows(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """COPY FROM STDIN through psycopg 3, inside the connection's current transaction."""
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    with raw.cursor() as cursor:  # type: ignore[attr-defined]
+        statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)

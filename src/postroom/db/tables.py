@@ -28,6 +28,9 @@ metadata = MetaData(
     }
 )
 
+#: Every message status (campaigns.states spells them for the API; the schema needs the names).
+MESSAGE_STATUSES = ("queued", "sending", "sent", "failed", "suppressed", "cancelled")
+
 # SQLite needs INTEGER (not BIGINT) for an auto-incrementing rowid primary key.
 MessageId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -106,6 +109,11 @@ campaigns = Table(
     Column("valid_rows", Integer, nullable=False, default=0),
     Column("invalid_rows", Integer, nullable=False, default=0),
     Column("duplicate_rows", Integer, nullable=False, default=0),
+    # Messages by status, kept with every change so that status reads never count rows.
+    *(
+        Column(f"{status}_count", Integer, nullable=False, default=0, server_default="0")
+        for status in MESSAGE_STATUSES
+    ),
     Column("lease_owner", String(80)),
     Column("lease_expires_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),

@@ -153,7 +153,11 @@ class Sender:
 
     def _failure(self, prepared: Prepared) -> Outcome:
         return Outcome(
-            prepared.message_pk, MessageStatus.FAILED, error=prepared.failure, is_attempt=False
+            prepared.message_pk,
+            prepared.campaign_id,
+            MessageStatus.FAILED,
+            error=prepared.failure,
+            is_attempt=False,
         )
 
     def _outcome(self, prepared: Prepared, result: Any, now: datetime) -> Outcome:
@@ -162,6 +166,7 @@ class Sender:
         if isinstance(result, Accepted):
             return Outcome(
                 prepared.message_pk,
+                prepared.campaign_id,
                 MessageStatus.SENT,
                 relay_reply=result.reply,
                 message_id=message_id,
@@ -169,7 +174,11 @@ class Sender:
         error = result.reason  # the relay's reply, code included
         if isinstance(result, Permanent):
             return Outcome(
-                prepared.message_pk, MessageStatus.FAILED, error=error, message_id=message_id
+                prepared.message_pk,
+                prepared.campaign_id,
+                MessageStatus.FAILED,
+                error=error,
+                message_id=message_id,
             )
         settings = self.rt.settings
         retry_at = next_attempt_at(
@@ -180,6 +189,7 @@ class Sender:
         )
         return Outcome(
             prepared.message_pk,
+            prepared.campaign_id,
             MessageStatus.QUEUED,
             error=error,
             retry_at=retry_at,

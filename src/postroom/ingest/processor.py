@@ -135,6 +135,7 @@ class FileProcessor:
             _insert_issues(conn, campaign.id, batch.problems, duplicates)
             values: dict[str, Any] = {
                 "valid_rows": campaigns.c.valid_rows + len(fresh),
+                "queued_count": campaigns.c.queued_count + len(fresh),
                 "invalid_rows": campaigns.c.invalid_rows + len(batch.problems),
                 "duplicate_rows": campaigns.c.duplicate_rows + len(duplicates),
                 "columns": reader.columns,
