@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, exists, select, update
+from sqlalchemy import Connection, Row, delete, select, update
 
-from postroom.campaigns.states import PENDING_MESSAGE_STATUSES, CampaignStatus
+from postroom.campaigns.states import CampaignStatus
 from postroom.db.tables import MESSAGE_STATUSES, campaigns, messages
 
 
@@ -134,11 +134,11 @@ def complete_finished_campaigns(
     conn: Connection, now: datetime, campaign_ids: list[str] | None = None
 ) -> int:
     """Sending campaigns with no message left to send become ``completed``."""
-    pending = exists().where(
-        messages.c.campaign_id == campaigns.c.id,
-        messages.c.status.in_(PENDING_MESSAGE_STATUSES),
+    query = update(campaigns).where(
+        campaigns.c.status == CampaignStatus.SENDING,
+        campaigns.c.queued_count == 0,
+        campaigns.c.sending_count == 0,
     )
-    query = update(campaigns).where(campaigns.c.status == CampaignStatus.SENDING, ~pending)
     if campaign_ids is not None:
         query = query.where(campaigns.c.id.in_(campaign_ids))
     return conn.execute(query.values(status=CampaignStatus.COMPLETED, completed_at=now)).rowcount

@@ -30,9 +30,6 @@ ACTIVE_CAMPAIGN_STATUSES = (
     CampaignStatus.SENDING,
 )
 
-#: Messages in these have not reached an outcome yet.
-PENDING_MESSAGE_STATUSES = (MessageStatus.QUEUED, MessageStatus.SENDING)
-
 #: Messages in these are done, one way or another (used for progress).
 FINAL_MESSAGE_STATUSES = (
     MessageStatus.SENT,

@@ -76,6 +76,7 @@ class Sender:
         claimed: list[Row[Any]] = []
         with self.rt.db.write() as conn:
             active = lifecycle.sending_campaigns(conn)
+            self.forget_finished({campaign.id for campaign in active})
             if not active:
                 return []
             share = max(MIN_SHARE_PER_CAMPAIGN, settings.send_batch_size // len(active))
