@@ -13,6 +13,7 @@ from tests.conftest import make_settings
 from tests.support.api_client import ApiClient
 from tests.support.counts import assert_counts_match_rows
 from tests.support.live_server import LiveServer
+from tests.support.smtp_relay import SmtpRelay
 
 
 def new_client(rt: Runtime, server: LiveServer, name: str = "acme") -> ApiClient:
@@ -63,3 +64,20 @@ def server_factory(database_url: str, tmp_path: Path, server_port: int) -> Itera
         yield factory
     finally:
         factory.stop_all()
+
+
+@pytest.fixture
+def relay_server(
+    database_url: str, tmp_path: Path, server_port: int, smtp_relay: SmtpRelay
+) -> Iterator[tuple[Runtime, LiveServer]]:
+    """A live server whose transport is a real SMTP relay (aiosmtpd) on 127.0.0.1."""
+    settings = make_settings(database_url, tmp_path, server_port, transport_url=smtp_relay.url)
+    rt = build_runtime(settings, var_dir=tmp_path / "var")
+    server = LiveServer(rt, server_port)
+    server.start()
+    try:
+        yield rt, server
+    finally:
+        server.stop()
+        assert_counts_match_rows(rt)
+        rt.close()

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 
-from postroom.config import Settings
-from postroom.runtime import Runtime, build_runtime
-from tests.conftest import make_settings
+from postroom.runtime import Runtime
 from tests.integration.conftest import new_client
 from tests.support.api_client import ApiClient
-from tests.support.counts import assert_counts_match_rows
 from tests.support.live_server import LiveServer
 from tests.support.smtp_relay import SmtpRelay
 
@@ -46,28 +40,10 @@ def csv_bytes(rows: list[list[str]]) -> bytes:
     return buffer.getvalue().encode()
 
 
-@pytest.fixture
-def smtp_server(
-    database_url: str, tmp_path: Path, server_port: int, smtp_relay: SmtpRelay
-) -> Iterator[tuple[Runtime, LiveServer]]:
-    settings: Settings = make_settings(
-        database_url, tmp_path, server_port, transport_url=smtp_relay.url
-    )
-    rt = build_runtime(settings, var_dir=tmp_path / "var")
-    server = LiveServer(rt, server_port)
-    server.start()
-    try:
-        yield rt, server
-    finally:
-        server.stop()
-        assert_counts_match_rows(rt)
-        rt.close()
-
-
 def test_campaign_end_to_end_over_smtp(
-    smtp_server: tuple[Runtime, LiveServer], smtp_relay: SmtpRelay
+    relay_server: tuple[Runtime, LiveServer], smtp_relay: SmtpRelay
 ) -> None:
-    rt, server = smtp_server
+    rt, server = relay_server
     api: ApiClient = new_client(rt, server)
 
     template_id = api.upload_template(TEMPLATE, subject="Welcome, {{ first_name }} ✉")
@@ -156,9 +132,9 @@ def test_campaign_end_to_end_over_smtp(
 
 
 def test_errors_url_needs_the_owning_tenant(
-    smtp_server: tuple[Runtime, LiveServer],
+    relay_server: tuple[Runtime, LiveServer],
 ) -> None:
-    rt, server = smtp_server
+    rt, server = relay_server
     owner = new_client(rt, server, "owner")
     stranger = new_client(rt, server, "stranger")
     template_id = owner.upload_template("<p>{{ email }}</p>", subject="Hi")

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from postroom.runtime import Runtime, build_runtime
 from tests.conftest import make_settings
@@ -16,22 +13,6 @@ from tests.support.api_client import ApiClient
 from tests.support.counts import assert_counts_match_rows
 from tests.support.live_server import LiveServer
 from tests.support.smtp_relay import SmtpRelay
-
-
-@pytest.fixture
-def relay_server(
-    database_url: str, tmp_path: Path, server_port: int, smtp_relay: SmtpRelay
-) -> Iterator[tuple[Runtime, LiveServer]]:
-    settings = make_settings(database_url, tmp_path, server_port, transport_url=smtp_relay.url)
-    rt = build_runtime(settings, var_dir=tmp_path / "var")
-    server = LiveServer(rt, server_port)
-    server.start()
-    try:
-        yield rt, server
-    finally:
-        server.stop()
-        assert_counts_match_rows(rt)
-        rt.close()
 
 
 def test_permanent_and_transient_replies(

@@ -3,16 +3,9 @@ bytes a real SMTP relay received."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
-from postroom.runtime import Runtime, build_runtime
-from tests.conftest import make_settings
+from postroom.runtime import Runtime
 from tests.integration.conftest import new_client
 from tests.integration.test_campaign_flow import csv_bytes
-from tests.support.counts import assert_counts_match_rows
 from tests.support.live_server import LiveServer
 from tests.support.smtp_relay import SmtpRelay
 
@@ -24,22 +17,6 @@ ATTACKS = [
     "=?utf-8?b?DQpCY2M6IHhAZXZpbC50ZXN0?=",
     "Hi =?UTF-8?Q?=0D=0ABcc:_x@evil.test?= there",
 ]
-
-
-@pytest.fixture
-def relay_server(
-    database_url: str, tmp_path: Path, server_port: int, smtp_relay: SmtpRelay
-) -> Iterator[tuple[Runtime, LiveServer]]:
-    settings = make_settings(database_url, tmp_path, server_port, transport_url=smtp_relay.url)
-    rt = build_runtime(settings, var_dir=tmp_path / "var")
-    server = LiveServer(rt, server_port)
-    server.start()
-    try:
-        yield rt, server
-    finally:
-        server.stop()
-        assert_counts_match_rows(rt)
-        rt.close()
 
 
 def test_injection_attempts_in_fields_reach_no_header(
