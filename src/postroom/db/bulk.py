@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -44,12 +45,14 @@ def existing_message_keys(conn: Connection, campaign_id: str, keys: list[str]) -
     """
     if not keys:
         return {}
-    if conn.dialect.paramstyle == "qmark":
+    if conn.dialect.name == "sqlite":
+        # One statement text whatever the batch: an IN list of varying length would fill the
+        # driver's statement cache with large compiled statements (tens of MB).
         sql = (
             "SELECT email_key, row_number FROM messages WHERE campaign_id = ? "
-            f"AND email_key IN ({', '.join('?' * len(keys))})"
+            "AND email_key IN (SELECT value FROM json_each(?))"
         )
-        rows = conn.exec_driver_sql(sql, (campaign_id, *keys))
+        rows = conn.exec_driver_sql(sql, (campaign_id, json.dumps(keys)))
     else:
         sql = (
             "SELECT email_key, row_number FROM messages "
