@@ -24,11 +24,16 @@ def driver_value(conn: Connection, column: Column[Any], value: Any) -> Any:
 def insert_many(
     conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
 ) -> None:
-    """One ``executemany`` of plain tuples already in driver form (see :func:`driver_value`)."""
+    """Insert plain tuples already in driver form (see :func:`driver_value`): ``COPY`` on
+    PostgreSQL, one ``executemany`` elsewhere."""
     if not rows:
         return
-    for name in columns:
-        table.c[name]
+    unknown = [name for name in columns if name not in table.c]
+    if unknown:
+        raise KeyError(f"{table.name} has no column(s) {unknown}")
+    if conn.dialect.name == "postgresql":
+        _copy_rows(conn, table, columns, rows)
+        return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) "
