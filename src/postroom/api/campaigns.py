@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
 
 from postroom.api import idempotency
 from postroom.api.deps import CallerDep, RuntimeDep
@@ -94,11 +95,17 @@ def list_campaigns(
 @router.get(
     "/{campaign_id}/status", response_model=CampaignStatusView, responses=error_responses(401, 404)
 )
-def campaign_status(campaign_id: str, rt: RuntimeDep, caller: CallerDep) -> CampaignStatusView:
+def campaign_status(campaign_id: str, rt: RuntimeDep, caller: CallerDep) -> JSONResponse:
     """Where a campaign stands: status, message counts, the file report and progress."""
     with rt.db.read() as conn:
         campaign = service.get_campaign(conn, caller.tenant_id, campaign_id)
-        return service.campaign_status(campaign, base_url=rt.settings.base_url)
+    return _json(service.campaign_status(campaign, base_url=rt.settings.base_url))
+
+
+def _json(model: BaseModel) -> JSONResponse:
+    # The model is built and checked by the service already; the hot read endpoints skip
+    # FastAPI's second validation of the return value (response_model still documents it).
+    return JSONResponse(model.model_dump(mode="json"))
 
 
 @router.get(
@@ -111,11 +118,12 @@ def campaign_messages(
     status: str | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> MessagePage:
+) -> JSONResponse:
     """One record per recipient, in file order, optionally filtered by status."""
     with rt.db.read() as conn:
         campaign = service.get_campaign(conn, caller.tenant_id, campaign_id)
-        return service.list_messages(conn, campaign.id, status=status, cursor=cursor, limit=limit)
+        page = service.list_messages(conn, campaign.id, status=status, cursor=cursor, limit=limit)
+    return _json(page)
 
 
 @router.post(
