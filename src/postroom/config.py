@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     ingest_batch_rows: int = Field(default=5000, gt=0)
 
     send_batch_size: int = Field(default=200, gt=0)
+    send_concurrency: int = Field(default=2, gt=0, le=16)
     smtp_pool_size: int = Field(default=4, gt=0)
     smtp_timeout_seconds: float = Field(default=30.0, gt=0)
     lease_seconds: int = Field(default=300, gt=0)

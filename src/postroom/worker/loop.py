@@ -4,11 +4,11 @@ poll interval or on stop, whichever comes first."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import threading
-import time
 
 from postroom.campaigns import lifecycle, queue
 from postroom.delivery.sender import Sender
@@ -38,8 +38,14 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         log.info("worker %s started", self.worker_id)
         try:
+            # Several send loops keep the relay busy while another batch is being claimed,
+            # rendered or recorded.
+            senders = [self._send(stop) for _ in range(self.rt.settings.send_concurrency)]
             await asyncio.gather(
-                self._process_files(stop), self._send(stop), self._relay_stop(stop)
+                self._process_files(stop),
+                self._maintain_loop(stop),
+                *senders,
+                self._relay_stop(stop),
             )
         finally:
             await self.transport.close()
@@ -63,18 +69,23 @@ class Worker:
 
     async def _send(self, stop: asyncio.Event) -> None:
         sender = Sender(self.rt, self.transport, self.worker_id)
-        last_maintenance = 0.0
         while not stop.is_set():
             try:
-                if time.monotonic() - last_maintenance >= MAINTENANCE_INTERVAL_SECONDS:
-                    await asyncio.to_thread(self._maintain)
-                    last_maintenance = time.monotonic()
                 handled = await sender.send_due()
             except Exception:
                 log.exception("send step failed")
                 handled = 0
             if not handled:
                 await self._idle(stop, min(MAINTENANCE_INTERVAL_SECONDS, self._poll()))
+
+    async def _maintain_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self._maintain)
+            except Exception:
+                log.exception("maintenance step failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), MAINTENANCE_INTERVAL_SECONDS)
 
     def _maintain(self) -> None:
         """Start scheduled campaigns that are due, take back dead workers' leases, and
