@@ -129,6 +129,11 @@ def test_serve_runs_a_campaign_and_stops_gracefully_on_sigterm(tmp_path: Path) -
         listed = postroom("outbox", "list", "--limit", "100", env=env, cwd=tmp_path).stdout
         assert len(listed.strip().splitlines()) == 20
         first_id = listed.split()[0]
+        as_json = json.loads(
+            postroom("outbox", "list", "--json", "--limit", "5", env=env, cwd=tmp_path).stdout
+        )
+        assert len(as_json) == 5
+        assert {"message_id", "sender", "recipient", "subject"} <= set(as_json[0])
         shown = postroom("outbox", "show", first_id, env=env, cwd=tmp_path).stdout
         assert "Subject: Hello U" in shown
         assert (tmp_path / "var" / "postroom.db").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 
+import httpx
 import pytest
 
 from tests.integration.conftest import ServerFactory
@@ -85,8 +86,6 @@ def test_file_larger_than_the_limit_is_refused(server_factory: ServerFactory) ->
     ticket = api.http.post(
         "/api/v1/files/presigned-url", json={"filename": "big.csv", "content_type": "text/csv"}
     ).json()
-    import httpx
-
     response = httpx.put(
         ticket["upload_url"],
         content=b"email\r\n" + b"a@example.com\r\n" * 10,

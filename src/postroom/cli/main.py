@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ from postroom.db.migrate import pending_migrations
 from postroom.errors import ConfigError
 from postroom.runtime import Runtime, build_runtime
 from postroom.tenants import service as tenants
+from postroom.transports.capture import CaptureTransport
 from postroom.transports.outbox import list_outbox, read_outbox_message
 from postroom.worker.loop import Worker
 
@@ -183,11 +185,10 @@ def key_list(tenant: str, as_json: JsonOption = False) -> None:
 
 
 def _outbox_dir() -> Path:
-    rt = build_runtime()
-    parts = urlsplit(rt.settings.transport_url)
-    if parts.scheme != "capture":
+    url = build_runtime().settings.transport_url
+    if not url.startswith("capture://"):
         raise ConfigError("POSTROOM_TRANSPORT_URL", "the outbox exists only for capture://DIR")
-    return Path(parts.netloc + parts.path)
+    return CaptureTransport.from_url(url).directory
 
 
 @outbox_app.command("list")
@@ -199,14 +200,10 @@ def outbox_list(
     """Messages the capture transport wrote, newest first."""
     entries = list_outbox(_outbox_dir(), limit=limit)
     if as_json:
-        print_json([e.__dict__ if hasattr(e, "__dict__") else _entry(e) for e in entries])
+        print_json([asdict(entry) for entry in entries])
         return
     for e in entries:
         console.print(f"{e.message_id}  {e.recipient}  {e.subject}", highlight=False)
-
-
-def _entry(entry: object) -> dict[str, object]:
-    return {name: getattr(entry, name) for name in entry.__slots__}  # type: ignore[attr-defined]
 
 
 @outbox_app.command("show")
