@@ -14,7 +14,7 @@ _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <api k
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     rt: Runtime = request.app.state.runtime
     return rt
 
