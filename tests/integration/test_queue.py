@@ -108,3 +108,33 @@ def test_processing_resumes_after_a_stop_without_doubling(runtime: Runtime) -> N
     # rows 0, 10, 20... are invalid; user0..user9 come back at i = 90..99 as duplicates
     assert (campaign.valid_rows, campaign.invalid_rows, campaign.duplicate_rows) == (81, 10, 9)
     assert (count, issues) == (81, 19)
+
+
+def test_cancel_during_processing_stops_the_file_and_cancels_what_it_wrote(
+    runtime: Runtime,
+) -> None:
+    from postroom.campaigns.service import cancel_campaign
+
+    runtime.settings = runtime.settings.model_copy(update={"ingest_batch_rows": 30})
+    campaign_id = prepare_campaign(runtime, 100)
+
+    class CancelsAfterFirstBatch(FileProcessor):
+        def _commit(self, *args: Any) -> None:
+            super()._commit(*args)
+            with self.rt.db.write() as conn:
+                campaign = conn.execute(
+                    select(campaigns).where(campaigns.c.id == campaign_id)
+                ).one()
+                if campaign.status == "processing":
+                    cancel_campaign(conn, campaign, self.rt.clock.now())
+
+    assert CancelsAfterFirstBatch(runtime, "w", threading.Event()).process_next()
+    with runtime.db.read() as conn:
+        campaign = conn.execute(select(campaigns).where(campaigns.c.id == campaign_id)).one()
+        statuses = conn.execute(
+            select(messages.c.status, func.count())
+            .where(messages.c.campaign_id == campaign_id)
+            .group_by(messages.c.status)
+        ).all()
+    assert campaign.status == "cancelled"
+    assert statuses == [("cancelled", 30)]

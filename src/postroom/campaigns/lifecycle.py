@@ -36,14 +36,20 @@ def claim_campaign_for_processing(
 
 
 def still_processing(conn: Connection, campaign_id: str, worker_id: str) -> bool:
-    """True while this worker holds the processing lease (not cancelled, not taken over)."""
+    """True while this worker holds the processing lease (not cancelled, not taken over).
+
+    The row stays locked until the caller's transaction ends (PostgreSQL), so a cancel
+    waits for the batch being written and then cancels its messages too.
+    """
     return (
         conn.execute(
-            select(campaigns.c.id).where(
+            select(campaigns.c.id)
+            .where(
                 campaigns.c.id == campaign_id,
                 campaigns.c.status == CampaignStatus.PROCESSING,
                 campaigns.c.lease_owner == worker_id,
             )
+            .with_for_update()
         ).first()
         is not None
     )
