@@ -8,17 +8,15 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from bench.data import realistic_template
+from bench.data import SEND_SUBJECT, realistic_template
 from postroom.delivery.compose import CampaignComposer, Mailbox
 from postroom.templates.sandbox import compile_template
 from postroom.transports import open_transport
 from postroom.transports.base import Envelope
 
-SUBJECT = "News for {{ first_name }} ({{ plan }})"
-
 
 def envelopes(count: int) -> list[Envelope]:
-    template = compile_template(realistic_template(8), SUBJECT)
+    template = compile_template(realistic_template(8), SEND_SUBJECT)
     composer = CampaignComposer(Mailbox("bench@example.com", "Bench"))
     out = []
     for i in range(count):

@@ -24,6 +24,8 @@ LAST = ["Silva", "Nakamura", "O'Brien", "Müller", "Novak", "Smith", "Dubois", "
 CITIES = ["Lisbon", "Zürich", "São Paulo", "Kraków", "New York", "Tōkyō"]
 PLANS = ["free", "pro", "team", "enterprise"]
 HEADER = "email,first_name,last_name,city,plan,signup_date\r\n"
+#: The subject of the send benchmark (and of its ceiling's pre-rendered messages).
+SEND_SUBJECT = "News for {{ first_name }} ({{ plan }})"
 
 
 def write_recipients(path: Path, rows: int, *, seed: int = 7) -> dict[str, int]:

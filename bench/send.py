@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.client import BenchClient
-from bench.data import realistic_template, write_recipients
+from bench.data import SEND_SUBJECT, realistic_template, write_recipients
 from bench.processes import Platform, cpu_seconds
 from bench.sink import Sink
 
-SUBJECT = "News for {{ first_name }} ({{ plan }})"
 POOL_SIZE = 4
 
 
@@ -36,7 +35,7 @@ def measure_send(
     key = platform.start()
     try:
         client = BenchClient(platform.url, key)
-        template_id = client.template(realistic_template(8), SUBJECT)
+        template_id = client.template(realistic_template(8), SEND_SUBJECT)
         file_id = client.recipients(csv_path)
         campaign_id = client.campaign(template_id, file_id)
         client.wait_until_not(campaign_id, ("processing",))

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from postroom.runtime import Runtime
+from postroom.transports.capture import CaptureTransport
 
 
 def outbox_dir(rt: Runtime) -> Path:
-    parts = urlsplit(rt.settings.transport_url)
-    return Path(parts.netloc + parts.path)
+    return CaptureTransport.from_url(rt.settings.transport_url).directory
 
 
 def outbox_count(rt: Runtime) -> int:
