@@ -138,13 +138,18 @@ def test_errors_url_needs_the_owning_tenant(
     owner = new_client(rt, server, "owner")
     stranger = new_client(rt, server, "stranger")
     template_id = owner.upload_template("<p>{{ email }}</p>", subject="Hi")
-    file_id = owner.upload_file(csv_bytes([["email"], ["x@example.com"], ["bad"]]))
+    rows = [["email"], ["x@example.com"], ["bad"], ['=HYPERLINK("http://evil.test")'], ["+1"]]
+    file_id = owner.upload_file(csv_bytes(rows))
     campaign_id = owner.create_campaign(template_id=template_id, file_id=file_id).json()[
         "transaction_id"
     ]
     status = owner.wait(campaign_id)
     assert httpx.get(status["file"]["errors_url"]).status_code == 401
     assert stranger.http.get(status["file"]["errors_url"]).status_code == 404
-    assert owner.http.get(status["file"]["errors_url"]).status_code == 200
+    report = owner.http.get(status["file"]["errors_url"])
+    assert report.status_code == 200
+    cells = [row[1] for row in csv.reader(io.StringIO(report.text))][1:]
+    # Spreadsheets would run these as formulas: they come out neutralised.
+    assert cells == ["bad", '\'=HYPERLINK("http://evil.test")', "'+1"]
     owner.close()
     stranger.close()
