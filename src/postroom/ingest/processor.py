@@ -36,9 +36,6 @@ class Batch:
     problems: list[RowProblem] = field(default_factory=list)
     last_row: int = 0
 
-    def __len__(self) -> int:
-        return len(self.recipients) + len(self.problems)
-
 
 class FileProcessor:
     """Processes one campaign's file at a time, for one worker."""
@@ -109,7 +106,9 @@ class FileProcessor:
 
     def _read_rows(self, campaign: Row[Any], reader: RecipientFile) -> None:
         resume_after = campaign.rows_done
+        batch_rows = self.rt.settings.ingest_batch_rows
         batch = Batch()
+        size = 0  # len(batch), kept by hand: this loop runs once per row of the file
         for item in reader.rows():
             if item.row <= resume_after:
                 continue
@@ -118,9 +117,10 @@ class FileProcessor:
             else:
                 batch.problems.append(item)
             batch.last_row = item.row
-            if len(batch) >= self.rt.settings.ingest_batch_rows:
+            size += 1
+            if size >= batch_rows:
                 self._commit(campaign, reader, batch)
-                batch = Batch()
+                batch, size = Batch(), 0
         self._commit(campaign, reader, batch)
 
     def _commit(self, campaign: Row[Any], reader: RecipientFile, batch: Batch) -> None:
