@@ -91,21 +91,31 @@ def _database_section(kind: str, data: dict[str, Any]) -> list[str]:
             )
         lines += ["", f"Target: status p99 ≤ {TARGETS['api_status_p99_ms']:.0f} ms, no errors.", ""]
     if "scale" in data:
-        lines += [
-            "### Scale",
-            "",
-            "| workers | ours msg/s | ceiling msg/s (same processes) | ratio |",
-            "|---:|---:|---:|---:|",
-        ]
-        for pair in data["scale"]:
-            ours, ceil = pair["ours"], pair["ceiling"]
-            lines.append(
-                f"| {ours['workers']} | {ours['messages_per_second']:,} | "
-                f"{ceil['messages_per_second']:,} | "
-                f"{ours['messages_per_second'] / ceil['messages_per_second']:.2f} |"
-            )
-        lines.append("")
+        lines += _scale_section(data["scale"])
     return lines
+
+
+def _scale_section(scale: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "### Scale",
+        "",
+        "| workers | ours msg/s | ceiling msg/s (same processes) | ratio | machine CPU busy |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for pair in scale:
+        ours, ceil = pair["ours"], pair["ceiling"]
+        busy = ours.get("machine_cpu_busy")
+        lines.append(
+            f"| {ours['workers']} | {ours['messages_per_second']:,} | "
+            f"{ceil['messages_per_second']:,} | "
+            f"{ours['messages_per_second'] / ceil['messages_per_second']:.2f} | "
+            f"{'-' if busy is None else f'{busy:.0%}'} |"
+        )
+    last = scale[-1]["ours"].get("machine_cpu_busy")
+    if last is not None:
+        limit = "the CPU (all cores busy)" if last >= 0.9 else "not the CPU (the sink or locks)"
+        lines += ["", f"At {scale[-1]['ours']['workers']} workers the limit is {limit}."]
+    return [*lines, ""]
 
 
 def _plot(results: dict[str, Any], path: Path) -> Path | None:

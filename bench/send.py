@@ -11,7 +11,7 @@ from typing import Any
 
 from bench.client import BenchClient
 from bench.data import SEND_SUBJECT, realistic_template, write_recipients
-from bench.processes import Platform, cpu_seconds
+from bench.processes import Platform, busy_share, cpu_seconds, machine_cpu_ticks
 from bench.sink import Sink
 
 POOL_SIZE = 4
@@ -40,9 +40,11 @@ def measure_send(
         campaign_id = client.campaign(template_id, file_id)
         client.wait_until_not(campaign_id, ("processing",))
         cpu_before = sum(cpu_seconds(pid) for pid in platform.worker_pids)
+        machine_before = machine_cpu_ticks()
         load = _start_load(platform.url, key, campaign_id, api_load)
         status = client.wait_until_not(campaign_id, ("sending",))
         cpu_after = sum(cpu_seconds(pid) for pid in platform.worker_pids)
+        machine_busy = busy_share(machine_before, machine_cpu_ticks())
         load_result = _finish_load(load)
     finally:
         platform.stop()
@@ -57,6 +59,7 @@ def measure_send(
         "seconds": round(seconds, 3),
         "messages_per_second": round(sent / seconds),
         "worker_cpu_ms_per_message": round(1000 * (cpu_after - cpu_before) / sent, 3),
+        "machine_cpu_busy": machine_busy,
         "sink": sink.kind,
     }
     if load_result is not None:

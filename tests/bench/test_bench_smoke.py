@@ -52,7 +52,9 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
         assert data["ceiling"]["messages_per_second"] > 0
         assert data["send"]["api_under_load"]["errors"] == 0
     if "postgresql" in results:
-        assert [p["ours"]["workers"] for p in results["postgresql"]["scale"]] == [1, 2]
+        scale = results["postgresql"]["scale"]
+        assert [p["ours"]["workers"] for p in scale] == [1, 2]
+        assert all(0 < p["ours"]["machine_cpu_busy"] <= 1 for p in scale)
 
     from bench.report import write_report
 
