@@ -101,21 +101,9 @@ def test_api_and_worker_refuse_an_unmigrated_database(tmp_path: Path) -> None:
 
 def test_serve_runs_a_campaign_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
-    env = cli_env(
-        tmp_path, "sqlite:///var/postroom.db", POSTROOM_BASE_URL=f"http://127.0.0.1:{port}"
-    )
-    for name in ("POSTROOM_DATABASE_URL", "POSTROOM_STORAGE_URL", "POSTROOM_TRANSPORT_URL"):
-        env.pop(name)  # the embedded defaults, relative to the working directory
-    process = subprocess.Popen(
-        [POSTROOM, "serve", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    env = embedded_env(port)
+    process = start_serve(port, env, tmp_path)
     try:
-        wait_for_health(f"http://127.0.0.1:{port}")
         key = json.loads(postroom("tenant", "create", "t", "--json", env=env, cwd=tmp_path).stdout)
         api = ApiClient(f"http://127.0.0.1:{port}", key["api_key"])
         template_id = api.upload_template("<p>Hi {{ name }}</p>", "Hello {{ name }}")
@@ -151,6 +139,32 @@ def test_serve_runs_a_campaign_and_stops_gracefully_on_sigterm(tmp_path: Path) -
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def embedded_env(port: int) -> dict[str, str]:
+    """No POSTROOM_* but the base URL: the embedded defaults, relative to the working dir."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTROOM_")}
+    env["POSTROOM_BASE_URL"] = f"http://127.0.0.1:{port}"
+    return env
+
+
+def start_serve(port: int, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """`postroom serve` as a user runs it, healthy on return; output captured."""
+    process = subprocess.Popen(
+        [POSTROOM, "serve", "--port", str(port)],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for_health(f"http://127.0.0.1:{port}")
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return process
 
 
 def wait_for_health(url: str) -> None:

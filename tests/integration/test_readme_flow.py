@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.integration.test_cli import POSTROOM, wait_for_health
+from tests.integration.test_cli import embedded_env, start_serve
 from tests.support.live_server import free_port
 
 ROOT = Path(__file__).parents[2]
@@ -22,17 +21,9 @@ def readme_curl_script() -> str:
 def test_the_readme_curl_flow_runs_as_written(tmp_path: Path) -> None:
     port = free_port()
     (tmp_path / ".venv").symlink_to(Path(sys.executable).parents[1])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTROOM_")}
-    env["POSTROOM_BASE_URL"] = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [POSTROOM, "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    env = embedded_env(port)
+    server = start_serve(port, env, tmp_path)
     try:
-        wait_for_health(f"http://127.0.0.1:{port}")
         script = readme_curl_script().replace("127.0.0.1:8025", f"127.0.0.1:{port}")
         result = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", script],
@@ -44,7 +35,7 @@ def test_the_readme_curl_flow_runs_as_written(tmp_path: Path) -> None:
         )
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.communicate(timeout=30)
     assert result.returncode == 0, result.stderr
     assert '"status":"ready"' in result.stdout
     assert '"status":"completed"' in result.stdout

@@ -145,24 +145,3 @@ def reclaim_expired_leases(conn: Connection, now: datetime) -> int:
     )
     move_by_campaign(conn, campaign_ids, MessageStatus.SENDING, MessageStatus.QUEUED)
     return len(campaign_ids)
-
-
-def release_messages(conn: Connection, worker_id: str, message_pks: list[int]) -> None:
-    """Give back claimed messages that were never handed to the relay (shutdown)."""
-    if not message_pks:
-        return
-    campaign_ids = (
-        conn.execute(
-            update(messages)
-            .where(
-                messages.c.id.in_(message_pks),
-                messages.c.lease_owner == worker_id,
-                messages.c.status == MessageStatus.SENDING,
-            )
-            .values(status=MessageStatus.QUEUED, lease_owner=None, lease_expires_at=None)
-            .returning(messages.c.campaign_id)
-        )
-        .scalars()
-        .all()
-    )
-    move_by_campaign(conn, campaign_ids, MessageStatus.SENDING, MessageStatus.QUEUED)

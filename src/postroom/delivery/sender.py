@@ -9,16 +9,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row
 
 from postroom.campaigns import lifecycle, queue
 from postroom.campaigns.queue import Outcome
 from postroom.campaigns.states import MessageStatus
-from postroom.db.tables import templates
 from postroom.delivery.compose import CampaignComposer, ComposeError, Mailbox, wire_address
 from postroom.delivery.retry import next_attempt_at
 from postroom.runtime import Runtime
 from postroom.templates.sandbox import CompiledTemplate, RenderError, TemplateCache
+from postroom.templates.service import get_template
 from postroom.transports.base import Accepted, Envelope, Permanent, Transport
 
 MIN_SHARE_PER_CAMPAIGN = 10
@@ -98,9 +98,7 @@ class Sender:
         return claimed
 
     def _context(self, conn: Any, campaign: Row[Any]) -> CampaignContext:
-        template = conn.execute(
-            select(templates).where(templates.c.id == campaign.template_id)
-        ).one()
+        template = get_template(conn, campaign.tenant_id, campaign.template_id)
         html = self.rt.blobs.read_bytes(template.blob_key).decode("utf-8-sig")
         compiled = self.templates.get_or_compile(
             f"{template.id}:{template.sha256}", html, template.subject

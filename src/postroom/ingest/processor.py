@@ -11,15 +11,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, insert, update
 
 from postroom.campaigns import lifecycle
 from postroom.campaigns.states import BUILTIN_VARIABLES, MessageStatus
 from postroom.db.bulk import driver_value, existing_message_keys, insert_many
-from postroom.db.tables import campaigns, files, messages, row_issues, templates
+from postroom.db.tables import campaigns, messages, row_issues
 from postroom.errors import FileRejected
 from postroom.files.csvreader import CsvLimits, Recipient, RecipientFile, RowProblem
+from postroom.files.service import get_file
 from postroom.runtime import Runtime
+from postroom.templates.service import get_template
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +85,8 @@ class FileProcessor:
 
     def _process(self, campaign: Row[Any]) -> None:
         with self.rt.db.read() as conn:
-            blob_key, variables = _file_and_variables(conn, campaign)
+            blob_key = get_file(conn, campaign.tenant_id, campaign.file_id).blob_key
+            variables = get_template(conn, campaign.tenant_id, campaign.template_id).variables
         settings = self.rt.settings
         limits = CsvLimits(
             max_columns=settings.csv_max_columns,
@@ -145,16 +148,6 @@ class FileProcessor:
             if batch.last_row:
                 values["rows_done"] = batch.last_row
             conn.execute(update(campaigns).where(campaigns.c.id == campaign.id).values(**values))
-
-
-def _file_and_variables(conn: Connection, campaign: Row[Any]) -> tuple[str, list[str]]:
-    blob_key = conn.execute(
-        select(files.c.blob_key).where(files.c.id == campaign.file_id)
-    ).scalar_one()
-    variables = conn.execute(
-        select(templates.c.variables).where(templates.c.id == campaign.template_id)
-    ).scalar_one()
-    return blob_key, list(variables)
 
 
 def _check_variables(variables: list[str], columns: list[str]) -> None:

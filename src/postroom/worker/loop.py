@@ -1,5 +1,5 @@
-"""The worker loop: one task processes files, one sends; each wakes on new work, on its
-poll interval or on stop, whichever comes first."""
+"""The worker loop: one task processes files, a few send, one does the periodic upkeep;
+each wakes on new work, on its poll interval or on stop, whichever comes first."""
 
 from __future__ import annotations
 
