@@ -8,11 +8,9 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import ssl
 import time
 from collections.abc import Sequence
-
-import aiosmtplib
-from aiosmtplib.email import parse_address
 
 from postroom.transports.base import (
     Accepted,
@@ -23,11 +21,32 @@ from postroom.transports.base import (
     send_each,
     to_wire_format,
 )
-from postroom.transports.smtp_settings import STARTTLS_FLAG, SmtpSettings, TlsMode
+from postroom.transports.smtp_session import (
+    AuthenticationRefused,
+    BrokenSession,
+    RefusedReply,
+    Reply,
+    SmtpError,
+    SmtpSession,
+    client_tls_context,
+)
+from postroom.transports.smtp_settings import SmtpSettings, TlsMode
 
 # A relay that cannot answer QUIT promptly is gone; waiting longer would only delay a send.
 _QUIT_TIMEOUT_SECONDS = 2.0
 _QUEUE_ID = re.compile(r"\bqueued as\s+<?([^\s<>;,()]+)|\bid=([^\s;,()]+)", re.IGNORECASE)
+# An envelope address goes on the wire exactly as given, between "<" and ">", so it must be
+# one bare mailbox (RFC 5321 Mailbox, with RFC 6531's UTF-8): a dot-atom or quoted local
+# part, "@", and a domain or address literal. No spaces outside quotes, no brackets, no
+# commas or comments, no line breaks: nothing that could end the address or the command.
+_NON_ASCII = "\u0080-\U0010ffff"
+_ATOM = rf"[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~\-{_NON_ASCII}]+"
+_QUOTED = rf'"(?:[\x20\x21\x23-\x5b\x5d-\x7e{_NON_ASCII}]|\\[\x20-\x7e])*"'
+_LABEL = rf"[A-Za-z0-9{_NON_ASCII}](?:[A-Za-z0-9\-{_NON_ASCII}]*[A-Za-z0-9{_NON_ASCII}])?"
+_ADDRESS_LITERAL = r"\[[\x21-\x5a\x5e-\x7e]+\]"
+_BARE_MAILBOX = re.compile(
+    rf"(?:{_ATOM}(?:\.{_ATOM})*|{_QUOTED})@(?:{_LABEL}(?:\.{_LABEL})*|{_ADDRESS_LITERAL})"
+)
 
 
 class _StaleConnection(Exception):
@@ -37,95 +56,71 @@ class _StaleConnection(Exception):
 class RelayConnection:
     """One open SMTP session, used by one send at a time."""
 
-    def __init__(self, client: aiosmtplib.SMTP) -> None:
-        self.client = client
+    def __init__(self, session: SmtpSession) -> None:
+        self.session = session
         self.transactions = 0
         self.idle_since = time.monotonic()
         self.is_usable = True
 
     @classmethod
-    async def open(cls, settings: SmtpSettings, helo_name: str) -> RelayConnection:
-        """Connect, set up TLS, authenticate and EHLO; raises aiosmtplib/OS errors."""
-        client = aiosmtplib.SMTP(
-            hostname=settings.host,
-            port=settings.port,
-            username=settings.username,
-            password=settings.password,
-            local_hostname=helo_name,
-            timeout=settings.timeout_seconds,
-            use_tls=settings.tls is TlsMode.IMPLICIT,
-            start_tls=STARTTLS_FLAG[settings.tls],
-            validate_certs=settings.verify_certificates,
-        )
-        await client.connect()
-        try:
-            # The extensions (SMTPUTF8, SIZE, 8BITMIME) must be known before the first MAIL.
-            if client.is_ehlo_or_helo_needed:
-                await client.ehlo()
-        except BaseException:
-            client.close()
-            raise
-        return cls(client)
+    async def open(
+        cls, settings: SmtpSettings, helo_name: str, tls_context: ssl.SSLContext | None
+    ) -> RelayConnection:
+        """Connect, greet, set up TLS and authenticate as the settings say; raises SmtpError."""
+        return cls(await SmtpSession.open(settings, helo_name, tls_context))
 
     async def deliver(self, envelope: Envelope, wire: bytes) -> Outcome:
         """One MAIL/RCPT/DATA transaction. Leaves ``is_usable`` False if it must be discarded."""
         is_reused = self.transactions > 0
         self.transactions += 1
-        encoding = "utf-8" if _needs_smtputf8(envelope) else "ascii"
         options = self._mail_options(envelope, wire)
         if isinstance(options, Permanent):
             return options
         # Until the transaction ends cleanly (even if cancelled), the session state is unknown.
         self.is_usable = False
-        stage = "MAIL FROM"
         try:
-            await self.client.mail(envelope.sender, options=options, encoding=encoding)
-            stage = "RCPT TO"
-            await self.client.rcpt(envelope.recipient, encoding=encoding)
-            stage = "DATA"
-            response = await self.client.data(wire)
-        except aiosmtplib.SMTPResponseException as exc:
-            return await self._refused(exc)
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            self.client.close()
-            if is_reused and stage == "MAIL FROM" and isinstance(exc, ConnectionError):
+            reply = await self.session.send_message(
+                envelope.sender, envelope.recipient, options, wire
+            )
+        except RefusedReply as exc:
+            if is_reused and exc.command == "MAIL FROM" and exc.reply.code == 421:
+                self.session.close()  # a relay's idle timeout, noticed only now
                 raise _StaleConnection from exc
-            unknown = " (the relay may have the message)" if stage == "DATA" else ""
-            return Transient(f"{stage}: {exc}{unknown}", transport_level=True)
+            return await self._refused(exc.reply)
+        except BrokenSession as exc:
+            if is_reused and exc.command == "MAIL FROM" and exc.is_connection_lost:
+                raise _StaleConnection from exc
+            unknown = " (the relay may have the message)" if exc.command == "DATA" else ""
+            return Transient(f"{exc.command}: {exc}{unknown}", transport_level=True)
         self.is_usable = True
-        return _accepted(response)
+        return _accepted(reply)
 
     async def quit(self) -> None:
         """Say QUIT politely; a relay that is already gone is fine."""
-        try:
-            await self.client.quit(timeout=_QUIT_TIMEOUT_SECONDS)
-        except (aiosmtplib.SMTPException, OSError):
-            pass
-        finally:
-            self.client.close()
+        await self.session.quit(_QUIT_TIMEOUT_SECONDS)
 
     def _mail_options(self, envelope: Envelope, wire: bytes) -> list[str] | Permanent:
         options: list[str] = []
-        if self.client.supports_extension("size"):
+        if self.session.supports("size"):
             options.append(f"SIZE={len(wire)}")
-        if not wire.isascii() and self.client.supports_extension("8bitmime"):
+        if not wire.isascii() and self.session.supports("8bitmime"):
             options.append("BODY=8BITMIME")
         if _needs_smtputf8(envelope):
-            if not self.client.supports_extension("smtputf8"):
+            if not self.session.supports("smtputf8"):
                 return Permanent("smtputf8_unsupported")
             options.append("SMTPUTF8")
         return options
 
-    async def _refused(self, exc: aiosmtplib.SMTPResponseException) -> Transient | Permanent:
-        outcome = classify_reply(exc.code, exc.message)
+    async def _refused(self, reply: Reply) -> Transient | Permanent:
+        outcome = classify_reply(reply.code, reply.text)
         if isinstance(outcome, Transient) and outcome.transport_level:
-            self.client.close()
+            self.session.close()
             return outcome
         # A refusal of this message only: reset the envelope and keep the session.
         try:
-            await self.client.rset()
-        except (aiosmtplib.SMTPException, OSError):
-            self.client.close()
+            await self.session.reset()
+        except SmtpError:
+            self.session.close()
         else:
             self.is_usable = True
         return outcome
@@ -150,6 +145,7 @@ class SmtpTransport:
         self._no_sends_in_flight.set()
         self._is_closing = False
         self._helo_name = settings.helo_name
+        self._tls_context: ssl.SSLContext | None = None
 
     async def send(self, envelope: Envelope) -> Outcome:
         """Deliver once; every delivery problem comes back as a Transient or Permanent."""
@@ -205,7 +201,7 @@ class SmtpTransport:
             connection = self._idle.pop()
             idle_seconds = time.monotonic() - connection.idle_since
             if (
-                connection.client.is_connected
+                connection.session.is_open
                 and idle_seconds < self.settings.idle_seconds_before_reopen
             ):
                 return connection
@@ -214,7 +210,7 @@ class SmtpTransport:
 
     async def _release(self, connection: RelayConnection) -> None:
         if not connection.is_usable:
-            connection.client.close()
+            connection.session.close()
         elif connection.transactions >= self.settings.messages_per_connection:
             await connection.quit()
         else:
@@ -224,22 +220,35 @@ class SmtpTransport:
     async def _open_connection(self) -> RelayConnection | Transient:
         relay = f"{self.settings.host}:{self.settings.port}"
         try:
-            return await RelayConnection.open(self.settings, await self._local_name())
-        except aiosmtplib.SMTPAuthenticationError as exc:
+            return await RelayConnection.open(
+                self.settings, await self._local_name(), await self._client_tls_context()
+            )
+        except AuthenticationRefused as exc:
             return Transient(
-                f"authentication at {relay} failed: {exc.code} {exc.message}",
-                code=exc.code,
+                f"authentication at {relay} failed: {exc.reply}",
+                code=exc.reply.code,
                 transport_level=True,
             )
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            code = exc.code if isinstance(exc, aiosmtplib.SMTPResponseException) else None
-            return Transient(f"cannot use relay {relay}: {exc}", code=code, transport_level=True)
+        except SmtpError as exc:
+            code = exc.reply.code if isinstance(exc, RefusedReply) else None
+            return Transient(
+                f"cannot use relay {relay}: {exc.command}: {exc}", code=code, transport_level=True
+            )
 
     async def _local_name(self) -> str:
         # getfqdn may consult DNS, so it runs once per transport and off the event loop.
         if self._helo_name is None:
             self._helo_name = await asyncio.to_thread(socket.getfqdn)
         return self._helo_name
+
+    async def _client_tls_context(self) -> ssl.SSLContext | None:
+        # Loading the system's trusted roots takes milliseconds: once per transport, off the loop.
+        if self._tls_context is None and self.settings.tls is not TlsMode.NONE:
+            verify = self.settings.verify_certificates
+            self._tls_context = await asyncio.to_thread(
+                client_tls_context, verify_certificates=verify
+            )
+        return self._tls_context
 
 
 def classify_reply(code: int, message: str) -> Transient | Permanent:
@@ -259,10 +268,10 @@ def classify_reply(code: int, message: str) -> Transient | Permanent:
     return Transient(f"unexpected reply {reply}", code=code, transport_level=True)
 
 
-def _accepted(response: aiosmtplib.SMTPResponse) -> Accepted:
-    match = _QUEUE_ID.search(response.message)
+def _accepted(reply: Reply) -> Accepted:
+    match = _QUEUE_ID.search(reply.text)
     queue_id = next((group for group in match.groups() if group), None) if match else None
-    return Accepted(f"{response.code} {response.message}", queue_id=queue_id)
+    return Accepted(str(reply), queue_id=queue_id)
 
 
 def _needs_smtputf8(envelope: Envelope) -> bool:
@@ -271,13 +280,11 @@ def _needs_smtputf8(envelope: Envelope) -> bool:
 
 def _address_problem(envelope: Envelope) -> Permanent | None:
     # Checked before MAIL FROM, so that an unusable address never leaves a half-open envelope.
-    # aiosmtplib would quietly reduce "Ada <a@b>" (or worse, text after a line break) to the
-    # first address it finds; an envelope address must go on the wire exactly as given.
-    for address in (envelope.sender, envelope.recipient):
-        try:
-            is_bare = parse_address(address) == address
-        except ValueError:
-            is_bare = False
-        if not is_bare:
+    # "Ada <a@b>", two addresses, or text after a line break must never be reduced to, or
+    # smuggled in beside, the address the caller meant. Only the sender may be "" (<>).
+    for address, may_be_null in ((envelope.sender, True), (envelope.recipient, False)):
+        if address == "" and may_be_null:
+            continue
+        if not (address.isprintable() and _BARE_MAILBOX.fullmatch(address)):
             return Permanent(f"invalid_address: {address!r} is not a bare mailbox")
     return None

@@ -44,15 +44,6 @@ class TlsMode(StrEnum):
     NONE = "none"
 
 
-# aiosmtplib's start_tls: None upgrades when offered, True insists, False never upgrades.
-STARTTLS_FLAG: dict[TlsMode, bool | None] = {
-    TlsMode.OPPORTUNISTIC: None,
-    TlsMode.STARTTLS: True,
-    TlsMode.IMPLICIT: False,
-    TlsMode.NONE: False,
-}
-
-
 @dataclass(frozen=True, slots=True)
 class SmtpSettings:
     """Where and how to reach the relay; built from the transport URL."""
