@@ -39,7 +39,8 @@ class RelayHandler:
     ``rcpt_replies`` / ``mail_replies`` map an address to a reply; a reply starting with
     "421" is sent and then the connection is closed. Recipients in ``drop_at_data`` lose
     the connection during DATA with no reply. ``drop_reused_mail`` closes the connection,
-    without a reply, when a second MAIL FROM arrives on one session.
+    without a reply, when a second MAIL FROM arrives on one session. ``offers_pipelining``
+    adds PIPELINING to the EHLO reply (aiosmtpd reads pipelined commands either way).
     """
 
     rcpt_replies: dict[str, str] = field(default_factory=dict)
@@ -53,6 +54,20 @@ class RelayHandler:
     peers: set[str] = field(default_factory=set)  # one client address:port per connection
     mails_per_peer: dict[str, int] = field(default_factory=dict)
     quits: int = 0
+    offers_pipelining: bool = False
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname  # this hook's duty in aiosmtpd
+        if self.offers_pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -167,13 +182,20 @@ def free_port() -> int:
 StartRelay = Callable[..., Relay]
 
 
-@pytest.fixture
-def start_relay() -> Iterator[StartRelay]:
-    """``start_relay(handler=None, **aiosmtpd_options)`` starts a relay, stopped after the test."""
+@pytest.fixture(params=["pipelining", "no_pipelining"])
+def start_relay(request: pytest.FixtureRequest) -> Iterator[StartRelay]:
+    """``start_relay(handler=None, **aiosmtpd_options)`` starts a relay, stopped after the test.
+
+    Every test that uses it runs twice: once against a relay that offers PIPELINING (the
+    client sends MAIL, RCPT and DATA in one write) and once against one that does not.
+    """
     relays: list[Relay] = []
+    offers_pipelining = request.param == "pipelining"
 
     def start(handler: RelayHandler | None = None, **server_options: Any) -> Relay:
-        relay = Relay(handler or RelayHandler(), free_port(), **server_options)
+        handler = handler or RelayHandler()
+        handler.offers_pipelining = offers_pipelining
+        relay = Relay(handler, free_port(), **server_options)
         relay.start()
         relays.append(relay)
         return relay
