@@ -120,7 +120,7 @@ def machine_info() -> dict[str, Any]:
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
-        "versions": {name: version(name) for name in ("sqlalchemy", "psycopg", "aiosmtplib")},
+        "versions": {name: version(name) for name in ("sqlalchemy", "psycopg")},
     }
 
 
