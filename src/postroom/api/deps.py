@@ -1,4 +1,11 @@
-"""Request dependencies: the runtime and the authenticated caller."""
+"""Request dependencies: the runtime, the presented API key and the authenticated caller.
+
+Every synchronous step of a request costs a hop to the thread pool (about 0.3 ms of CPU
+here), so the read endpoints take ``ApiKeyDep``, which only reads the header on the event
+loop, and resolve the key with ``authenticate`` inside their own database transaction: one
+hop and one transaction per read. Writes take ``CallerDep`` and so authenticate before their
+body is looked at.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from postroom.runtime import Runtime
-from postroom.tenants.service import Caller, authenticate
+from postroom.tenants.service import Caller, authenticate, require_key
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <api key>")
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -19,16 +26,24 @@ async def get_runtime(request: Request) -> Runtime:
     return rt
 
 
-def get_caller(
-    rt: Annotated[Runtime, Depends(get_runtime)],
+async def get_api_key(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key_header)],
+) -> str:
+    """The key from ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``, not yet checked;
+    a request without one is refused here."""
+    return require_key(bearer.credentials if bearer is not None else api_key)
+
+
+def get_caller(
+    rt: Annotated[Runtime, Depends(get_runtime)],
+    presented: Annotated[str, Depends(get_api_key)],
 ) -> Caller:
-    """The tenant behind ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``."""
-    presented = bearer.credentials if bearer is not None else api_key
+    """The tenant behind the presented key."""
     with rt.db.read() as conn:
         return authenticate(conn, presented)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+ApiKeyDep = Annotated[str, Depends(get_api_key)]
 CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -8,10 +8,11 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from postroom.api.deps import CallerDep, RuntimeDep
+from postroom.api.deps import ApiKeyDep, CallerDep, RuntimeDep
 from postroom.api.errors import error_responses
 from postroom.api.uploads import UploadTicket, ticket
 from postroom.templates import service
+from postroom.tenants.service import authenticate
 from postroom.wiretext import OneLine, Text
 
 router = APIRouter(prefix="/api/v1/templates", tags=["templates"])
@@ -70,10 +71,11 @@ def create_template_upload(
 
 
 @router.get("/{template_id}", response_model=TemplateView, responses=error_responses(401, 404))
-def get_template(template_id: str, rt: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
+def get_template(template_id: str, rt: RuntimeDep, key: ApiKeyDep) -> dict[str, Any]:
     """A template's status (``pending_upload``, ``ready`` or ``invalid``), variables and
     problems."""
     with rt.db.write() as conn:
+        caller = authenticate(conn, key)
         template = service.get_template(conn, caller.tenant_id, template_id)
         if template.status == "pending_upload":
             service.record_template_upload(

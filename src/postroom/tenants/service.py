@@ -72,13 +72,19 @@ def list_keys(conn: Connection, tenant_id: str) -> list[KeyInfo]:
     return [KeyInfo(r.id, r.tenant_id, r.created_at, r.revoked_at) for r in rows]
 
 
-def authenticate(conn: Connection, presented: str | None) -> Caller:
-    """Resolve a presented key to its tenant, or raise Unauthorized."""
+def require_key(presented: str | None) -> str:
+    """The presented key as given, or Unauthorized when the request carries none."""
     if not presented:
         raise Unauthorized(
             "Send your API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
             code="missing_api_key",
         )
+    return presented
+
+
+def authenticate(conn: Connection, presented: str | None) -> Caller:
+    """Resolve a presented key to its tenant, or raise Unauthorized."""
+    presented = require_key(presented)
     parsed = parse_key(presented)
     row = None
     if parsed is not None:
