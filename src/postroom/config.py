@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=300.0, gt=0)
     retry_cap_seconds: float = Field(default=3600.0, gt=0)
     idempotency_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    # How much `postroom worker` yields the CPU to other processes on its host (os.nice):
+    # bulk sending waits a moment, while API requests on the same machine stay quick.
+    worker_niceness: int = Field(default=10, ge=0, le=19)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from dataclasses import asdict
 from pathlib import Path
@@ -91,6 +92,7 @@ def worker() -> None:
     """File processing, scheduling and sending, without the HTTP API."""
     _logging()
     rt = _runtime()
+    os.nice(rt.settings.worker_niceness)
     asyncio.run(_run_worker(Worker(rt)))
 
 
