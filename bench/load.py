@@ -1,5 +1,11 @@
 """A fixed-rate reader of the API (open loop): ``python -m bench.load URL KEY CAMPAIGN RATE
-SECONDS``; prints latency percentiles of GET status and GET messages as JSON."""
+SECONDS``; prints latency percentiles of GET status and GET messages as JSON.
+
+The client is a few lines of HTTP/1.1 over keep-alive sockets rather than a full HTTP library,
+for the same reason the send benchmark uses smtp-sink: a heavy client on the same two cores
+would measure itself. Each latency runs from the moment the request was due, not from when it
+was actually sent, so a stalled server cannot hide its backlog (no coordinated omission).
+"""
 
 from __future__ import annotations
 
@@ -8,47 +14,92 @@ import json
 import statistics
 import sys
 import time
+from urllib.parse import urlsplit
 
-import httpx
+MAX_CONNECTIONS = 64
+
+
+class HttpError(Exception):
+    """The server answered something that is not a complete HTTP/1.1 response."""
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection for GETs with a Content-Length body."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    async def get(self, request: bytes) -> int:
+        self.writer.write(request)
+        status_line = await self.reader.readline()
+        parts = status_line.split(b" ", 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
+            raise HttpError(f"bad status line {status_line!r}")
+        length = None
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if length is None:
+            raise HttpError("no Content-Length")
+        await self.reader.readexactly(length)
+        return int(parts[1])
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 async def run(
     url: str, key: str, campaign_id: str, rate: float, seconds: float
 ) -> dict[str, object]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    requests = {
+        kind: (
+            f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"Authorization: Bearer {key}\r\nAccept: application/json\r\n\r\n"
+        ).encode()
+        for kind, path in (
+            ("status", f"/api/v1/campaigns/{campaign_id}/status"),
+            ("messages", f"/api/v1/campaigns/{campaign_id}/messages?limit=100"),
+        )
+    }
     latencies: dict[str, list[float]] = {"status": [], "messages": []}
     errors = 0
-    paths = {
-        "status": f"/api/v1/campaigns/{campaign_id}/status",
-        "messages": f"/api/v1/campaigns/{campaign_id}/messages?limit=100",
-    }
-    async with httpx.AsyncClient(
-        base_url=url,
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=10,
-        limits=httpx.Limits(max_connections=64),
-    ) as client:
+    idle: list[Connection] = []
+    slots = asyncio.Semaphore(MAX_CONNECTIONS)
 
-        async def one(kind: str) -> None:
-            nonlocal errors
-            started = time.perf_counter()
+    async def one(kind: str, due: float) -> None:
+        nonlocal errors
+        async with slots:
+            connection = idle.pop() if idle else None
             try:
-                response = await client.get(paths[kind])
-                if response.status_code != 200:
-                    errors += 1
-            except httpx.HTTPError:
+                if connection is None:
+                    connection = Connection(*await asyncio.open_connection(host, port))
+                status = await asyncio.wait_for(connection.get(requests[kind]), timeout=30)
+            except (OSError, HttpError, asyncio.IncompleteReadError, TimeoutError):
                 errors += 1
+                if connection is not None:
+                    connection.close()
                 return
-            latencies[kind].append((time.perf_counter() - started) * 1000)
+            idle.append(connection)
+        if status != 200:
+            errors += 1
+        latencies[kind].append((time.perf_counter() - due) * 1000)
 
-        tasks = []
-        start = time.perf_counter()
-        total = int(rate * seconds)
-        for i in range(total):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.ensure_future(one("status" if i % 2 == 0 else "messages")))
-        await asyncio.gather(*tasks)
+    tasks = []
+    start = time.perf_counter()
+    total = int(rate * seconds)
+    for i in range(total):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.ensure_future(one("status" if i % 2 == 0 else "messages", due)))
+    await asyncio.gather(*tasks)
+    for connection in idle:
+        connection.close()
     return {
         "rate": rate,
         "requests": total,
