@@ -99,6 +99,24 @@ def test_api_and_worker_refuse_an_unmigrated_database(tmp_path: Path) -> None:
     postroom("migrate", env=env, cwd=tmp_path)
 
 
+def test_worker_runs_at_the_configured_niceness(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, f"sqlite:///{tmp_path / 'w.sqlite'}", POSTROOM_WORKER_NICENESS="7")
+    postroom("migrate", env=env, cwd=tmp_path)
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    worker = subprocess.Popen([POSTROOM, "worker"], env=env, cwd=tmp_path, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        niceness = before
+        while niceness == before and time.monotonic() < deadline and worker.poll() is None:
+            time.sleep(0.05)
+            niceness = os.getpriority(os.PRIO_PROCESS, worker.pid)
+        assert niceness == min(before + 7, 19)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    assert worker.returncode == 0
+
+
 def test_serve_runs_a_campaign_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
     env = embedded_env(port)
