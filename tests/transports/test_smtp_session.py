@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 import pytest
+import uvloop
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,7 +24,7 @@ from postroom.transports.base import (
     to_wire_format,
 )
 from postroom.transports.smtp_session import dot_stuffed
-from tests.transports.conftest import StartRelay, free_port
+from tests.transports.conftest import GOOD_LOGIN, StartRelay, check_login, free_port
 from tests.transports.scripted_relay import ScriptedRelay, running
 
 
@@ -36,7 +41,23 @@ def envelope(
     )
 
 
-def send_all(relay: ScriptedRelay, items: list[Envelope]) -> list[Outcome]:
+T = TypeVar("T")
+RunLoop = Callable[[Coroutine[Any, Any, T]], T]
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run_loop(request: pytest.FixtureRequest) -> RunLoop[Any]:
+    """Runs a coroutine on a fresh event loop: the standard one, or uvloop (the worker's)."""
+    factory = uvloop.new_event_loop if request.param == "uvloop" else None
+
+    def run(coroutine: Coroutine[Any, Any, T]) -> T:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(coroutine)
+
+    return run
+
+
+def send_all(run_loop: RunLoop[Any], relay: ScriptedRelay, items: list[Envelope]) -> list[Outcome]:
     """Send ``items`` one after another over one pooled connection to a scripted relay."""
 
     async def main() -> list[Outcome]:
@@ -47,7 +68,8 @@ def send_all(relay: ScriptedRelay, items: list[Envelope]) -> list[Outcome]:
             finally:
                 await transport.close()
 
-    return asyncio.run(main())
+    outcomes: list[Outcome] = run_loop(main())
+    return outcomes
 
 
 def unstuffed(body: bytes) -> bytes:
@@ -98,7 +120,9 @@ def test_dot_stuffing_is_undone_by_the_receiver(lines: list[bytes]) -> None:
         b".",
     ],
 )
-def test_bodies_reach_the_relay_exactly(start_relay: StartRelay, data: bytes) -> None:
+def test_bodies_reach_the_relay_exactly(
+    start_relay: StartRelay, run_loop: RunLoop[Any], data: bytes
+) -> None:
     relay = start_relay()
 
     async def main() -> Outcome:
@@ -108,17 +132,19 @@ def test_bodies_reach_the_relay_exactly(start_relay: StartRelay, data: bytes) ->
         finally:
             await transport.close()
 
-    assert isinstance(asyncio.run(main()), Accepted)
+    assert isinstance(run_loop(main()), Accepted)
     assert relay.handler.messages[0].data == to_wire_format(data)
 
 
 # --- pipelining ---------------------------------------------------------------------------
 
 
-def test_with_pipelining_the_envelope_is_one_write_and_the_body_another() -> None:
+def test_with_pipelining_the_envelope_is_one_write_and_the_body_another(
+    run_loop: RunLoop[Any],
+) -> None:
     relay = ScriptedRelay()
 
-    [outcome] = send_all(relay, [envelope()])
+    [outcome] = send_all(run_loop, relay, [envelope()])
 
     assert outcome == Accepted("250 2.0.0 Ok: queued as Q1", queue_id="Q1")
     envelope_read = next(read for read in relay.reads if read.startswith(b"MAIL FROM"))
@@ -130,10 +156,10 @@ def test_with_pipelining_the_envelope_is_one_write_and_the_body_another() -> Non
     assert relay.messages == [b"Subject: hi\r\n\r\nhello\r\n"]
 
 
-def test_without_pipelining_one_command_at_a_time() -> None:
+def test_without_pipelining_one_command_at_a_time(run_loop: RunLoop[Any]) -> None:
     relay = ScriptedRelay(ehlo="250-scripted\r\n250 8BITMIME")
 
-    [outcome] = send_all(relay, [envelope()])
+    [outcome] = send_all(run_loop, relay, [envelope()])
 
     assert isinstance(outcome, Accepted)
     first = next(n for n, read in enumerate(relay.reads) if read.startswith(b"MAIL FROM"))
@@ -144,7 +170,9 @@ def test_without_pipelining_one_command_at_a_time() -> None:
     ]
 
 
-def test_pipelined_rcpt_refusal_is_reported_and_the_connection_stays_usable() -> None:
+def test_pipelined_rcpt_refusal_is_reported_and_the_connection_stays_usable(
+    run_loop: RunLoop[Any],
+) -> None:
     relay = ScriptedRelay(
         replies={
             "RCPT": ["550 5.1.1 <gone@example.test>: Recipient address rejected"],
@@ -152,7 +180,7 @@ def test_pipelined_rcpt_refusal_is_reported_and_the_connection_stays_usable() ->
         }
     )
 
-    refused, accepted = send_all(relay, [envelope("gone@example.test"), envelope()])
+    refused, accepted = send_all(run_loop, relay, [envelope("gone@example.test"), envelope()])
 
     assert refused == Permanent(
         "550 5.1.1 <gone@example.test>: Recipient address rejected", code=550
@@ -163,7 +191,9 @@ def test_pipelined_rcpt_refusal_is_reported_and_the_connection_stays_usable() ->
     assert len(relay.messages) == 1
 
 
-def test_pipelined_mail_refusal_decides_even_when_later_replies_differ() -> None:
+def test_pipelined_mail_refusal_decides_even_when_later_replies_differ(
+    run_loop: RunLoop[Any],
+) -> None:
     relay = ScriptedRelay(
         replies={
             "MAIL": ["553 5.7.1 Sender not allowed"],
@@ -172,19 +202,21 @@ def test_pipelined_mail_refusal_decides_even_when_later_replies_differ() -> None
         }
     )
 
-    refused, accepted = send_all(relay, [envelope(), envelope()])
+    refused, accepted = send_all(run_loop, relay, [envelope(), envelope()])
 
     assert refused == Permanent("553 5.7.1 Sender not allowed", code=553)
     assert isinstance(accepted, Accepted)
     assert relay.connections == 1
 
 
-def test_a_relay_that_wants_a_body_after_refusing_the_recipient_gets_an_empty_one() -> None:
+def test_a_relay_that_wants_a_body_after_refusing_the_recipient_gets_an_empty_one(
+    run_loop: RunLoop[Any],
+) -> None:
     relay = ScriptedRelay(
         replies={"RCPT": ["550 5.1.1 No such user"], ".": ["554 5.5.1 No valid recipients"]}
     )
 
-    refused, accepted = send_all(relay, [envelope("gone@example.test"), envelope()])
+    refused, accepted = send_all(run_loop, relay, [envelope("gone@example.test"), envelope()])
 
     assert refused == Permanent("550 5.1.1 No such user", code=550)
     assert isinstance(accepted, Accepted)
@@ -192,10 +224,12 @@ def test_a_relay_that_wants_a_body_after_refusing_the_recipient_gets_an_empty_on
     assert relay.connections == 1
 
 
-def test_a_421_to_mail_on_a_reused_connection_is_replaced_without_loss() -> None:
+def test_a_421_to_mail_on_a_reused_connection_is_replaced_without_loss(
+    run_loop: RunLoop[Any],
+) -> None:
     relay = ScriptedRelay(replies={"MAIL": ["250 2.1.0 Ok", "421 4.4.2 Idle timeout"]})
 
-    outcomes = send_all(relay, [envelope("a@example.test"), envelope("b@example.test")])
+    outcomes = send_all(run_loop, relay, [envelope("a@example.test"), envelope("b@example.test")])
 
     assert all(isinstance(outcome, Accepted) for outcome in outcomes)
     assert relay.connections == 2
@@ -205,7 +239,7 @@ def test_a_421_to_mail_on_a_reused_connection_is_replaced_without_loss() -> None
 # --- replies ------------------------------------------------------------------------------
 
 
-def test_multi_line_refusal_keeps_every_line() -> None:
+def test_multi_line_refusal_keeps_every_line(run_loop: RunLoop[Any]) -> None:
     relay = ScriptedRelay(
         replies={
             "RCPT": [
@@ -215,21 +249,21 @@ def test_multi_line_refusal_keeps_every_line() -> None:
         }
     )
 
-    [refused] = send_all(relay, [envelope()])
+    [refused] = send_all(run_loop, relay, [envelope()])
 
     assert refused == Permanent(
         "550 5.1.1 The email account that you tried to reach\n5.1.1 does not exist", code=550
     )
 
 
-def test_multi_line_greeting_and_extensions() -> None:
+def test_multi_line_greeting_and_extensions(run_loop: RunLoop[Any]) -> None:
     relay = ScriptedRelay(
         greeting="220-relay.test ESMTP\r\n220-no UCE\r\n220 welcome",
         ehlo="250-relay.test\r\n250-size 4096\r\n250-AUTH=LOGIN\r\n250-SMTPUTF8\r\n250 8bitmime",
     )
 
     [outcome] = send_all(
-        relay, [envelope("jos\u00e9@example.test", data="Subject: é\r\n\r\n".encode())]
+        run_loop, relay, [envelope("jos\u00e9@example.test", data="Subject: é\r\n\r\n".encode())]
     )
 
     assert isinstance(outcome, Accepted)
@@ -237,10 +271,10 @@ def test_multi_line_greeting_and_extensions() -> None:
     assert mail == "MAIL FROM:<bounces@postroom.test> SIZE=15 BODY=8BITMIME SMTPUTF8"
 
 
-def test_ehlo_refused_falls_back_to_helo() -> None:
+def test_ehlo_refused_falls_back_to_helo(run_loop: RunLoop[Any]) -> None:
     relay = ScriptedRelay(replies={"EHLO": ["502 5.5.2 Error: command not recognized"]})
 
-    [outcome] = send_all(relay, [envelope()])
+    [outcome] = send_all(run_loop, relay, [envelope()])
 
     assert isinstance(outcome, Accepted)
     assert relay.commands[1].startswith("HELO ")
@@ -255,26 +289,124 @@ def test_ehlo_refused_falls_back_to_helo() -> None:
         {"ehlo": "250-relay.test\r\nnot a reply line"},
     ],
 )
-def test_a_relay_that_does_not_speak_smtp_is_transport_level(replies: dict[str, str]) -> None:
+def test_a_relay_that_does_not_speak_smtp_is_transport_level(
+    run_loop: RunLoop[Any], replies: dict[str, str]
+) -> None:
     relay = ScriptedRelay(**replies)  # type: ignore[arg-type]
 
-    [outcome] = send_all(relay, [envelope()])
+    [outcome] = send_all(run_loop, relay, [envelope()])
 
     assert isinstance(outcome, Transient)
     assert outcome.transport_level
     assert relay.messages == []
 
 
-def test_garbage_instead_of_a_reply_to_mail_is_transport_level() -> None:
+def test_garbage_instead_of_a_reply_to_mail_is_transport_level(run_loop: RunLoop[Any]) -> None:
     relay = ScriptedRelay(replies={"MAIL": ["250 ok", "?!"]})
 
-    first, garbled, after = send_all(relay, [envelope(), envelope(), envelope()])
+    first, garbled, after = send_all(run_loop, relay, [envelope(), envelope(), envelope()])
 
     assert isinstance(first, Accepted)
     assert isinstance(garbled, Transient)
     assert garbled.transport_level
     assert isinstance(after, Accepted)
     assert relay.connections == 2
+
+
+# --- TLS, AUTH and timeouts on both event loops --------------------------------------------
+
+
+def send_one(run_loop: RunLoop[Any], url: str, item: Envelope) -> Outcome:
+    async def main() -> Outcome:
+        transport = open_transport(url, timeout_seconds=5.0)
+        try:
+            return await transport.send(item)
+        finally:
+            await transport.close()
+
+    outcome: Outcome = run_loop(main())
+    return outcome
+
+
+def test_starttls_and_auth(
+    start_relay: StartRelay, run_loop: RunLoop[Any], server_tls_context: object
+) -> None:
+    relay = start_relay(
+        tls_context=server_tls_context, authenticator=check_login, auth_required=True
+    )
+    user, password = (quote(part, safe="") for part in GOOD_LOGIN)
+    url = relay.url.replace("smtp://", f"smtp://{user}:{password}@") + "?tls=starttls&verify=false"
+
+    outcome = send_one(run_loop, url, envelope())
+
+    assert isinstance(outcome, Accepted)
+    [received] = relay.handler.messages
+    assert received.used_tls
+    assert received.authenticated
+
+
+def test_auth_login_when_plain_is_not_offered(
+    start_relay: StartRelay, run_loop: RunLoop[Any], server_tls_context: object
+) -> None:
+    relay = start_relay(
+        tls_context=server_tls_context,
+        authenticator=check_login,
+        auth_required=True,
+        auth_exclude_mechanism=["PLAIN"],
+    )
+    user, password = (quote(part, safe="") for part in GOOD_LOGIN)
+    url = relay.url.replace("smtp://", f"smtp://{user}:{password}@") + "?tls=starttls&verify=false"
+
+    outcome = send_one(run_loop, url, envelope())
+
+    assert isinstance(outcome, Accepted)
+    assert relay.handler.messages[0].authenticated
+
+
+def test_implicit_tls_verified_against_trusted_roots(
+    start_relay: StartRelay,
+    run_loop: RunLoop[Any],
+    server_tls_context: object,
+    ca_bundle: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_bundle))
+    relay = start_relay(ssl_context=server_tls_context)
+
+    outcome = send_one(run_loop, f"{relay.url}?tls=implicit", envelope())
+
+    assert isinstance(outcome, Accepted)  # the relay speaks nothing but TLS
+
+
+def test_untrusted_certificate_is_refused(
+    start_relay: StartRelay, run_loop: RunLoop[Any], server_tls_context: object
+) -> None:
+    relay = start_relay(ssl_context=server_tls_context)
+
+    outcome = send_one(run_loop, f"{relay.url}?tls=implicit", envelope())
+
+    assert isinstance(outcome, Transient)
+    assert outcome.transport_level
+    assert "certificate" in outcome.reason.lower()
+    assert relay.handler.messages == []
+
+
+def test_no_reply_in_time_is_transport_level(run_loop: RunLoop[Any]) -> None:
+    async def main() -> Outcome:
+        silent = await asyncio.start_server(lambda reader, writer: None, "127.0.0.1", 0)
+        port = silent.sockets[0].getsockname()[1]
+        transport = open_transport(f"smtp://127.0.0.1:{port}?tls=none", timeout_seconds=0.2)
+        try:
+            return await transport.send(envelope())
+        finally:
+            await transport.close()
+            silent.close()
+
+    outcome = run_loop(main())
+
+    assert isinstance(outcome, Transient)
+    assert outcome.transport_level
+    assert "timed out" in outcome.reason
 
 
 # --- envelope addresses -------------------------------------------------------------------

@@ -12,6 +12,7 @@ import base64
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from postroom.transports.smtp_settings import SmtpSettings, TlsMode
 
@@ -82,8 +83,8 @@ class _RelayProtocol(asyncio.Protocol):
         self.is_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport; uvloop's do not subclass asyncio.Transport, so no isinstance.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -359,8 +360,7 @@ class SmtpSession:
         except (OSError, ssl.SSLError) as exc:
             self.close()
             raise BrokenSession("STARTTLS", exc) from exc
-        assert isinstance(transport, asyncio.Transport)
-        protocol.transport = transport
+        protocol.transport = cast(asyncio.Transport, transport)
         self.is_tls = True
 
     async def _authenticate(self, username: str, password: str) -> None:
