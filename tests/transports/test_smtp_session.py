@@ -23,6 +23,7 @@ from postroom.transports.base import (
     Transport,
     to_wire_format,
 )
+from postroom.transports.smtp_replies import parse_extensions
 from postroom.transports.smtp_session import dot_stuffed
 from tests.transports.conftest import GOOD_LOGIN, StartRelay, check_login, free_port
 from tests.transports.scripted_relay import ScriptedRelay, running
@@ -407,6 +408,18 @@ def test_no_reply_in_time_is_transport_level(run_loop: RunLoop[Any]) -> None:
     assert isinstance(outcome, Transient)
     assert outcome.transport_level
     assert "timed out" in outcome.reason
+
+
+def test_extensions_from_an_ehlo_reply() -> None:
+    lines = ["mx.example", "PIPELINING", "SIZE 10240000", "AUTH PLAIN LOGIN", "AUTH=LOGIN XOAUTH2"]
+    text = "\n".join([*lines, "8bitmime"])
+
+    assert parse_extensions(text) == {
+        "pipelining": "",
+        "size": "10240000",
+        "auth": "PLAIN LOGIN LOGIN XOAUTH2",
+        "8bitmime": "",
+    }
 
 
 # --- envelope addresses -------------------------------------------------------------------

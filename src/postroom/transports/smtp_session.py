@@ -1,8 +1,8 @@
 """SmtpSession: one client conversation with an SMTP relay (RFC 5321), lean enough for bulk mail.
 
-Built on an asyncio Protocol rather than a general-purpose client: a reply is parsed only
-when it is complete, a whole transaction is one or two writes (RFC 2920 PIPELINING when the
-relay offers it), and the body is dot-stuffed with one ``bytes.replace``.
+Lean rather than general: replies come whole from :mod:`postroom.transports.smtp_replies`,
+a whole transaction is one or two writes (RFC 2920 PIPELINING when the relay offers it), and
+the body is dot-stuffed with one ``bytes.replace``.
 """
 
 from __future__ import annotations
@@ -11,25 +11,13 @@ import asyncio
 import base64
 import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import cast
 
+from postroom.transports.smtp_replies import NotSmtpReply, RelayProtocol, Reply, parse_extensions
 from postroom.transports.smtp_settings import SmtpSettings, TlsMode
 
-_MAX_REPLY_BYTES = 64 * 1024  # a relay that never finishes a reply is not a relay
 _AUTH_MECHANISMS = ("PLAIN", "LOGIN")  # in order of preference
 _PIPELINED_COMMANDS = (("MAIL FROM", (250,)), ("RCPT TO", (250, 251)), ("DATA", (354,)))
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A relay's reply: its code and its text (the lines after the code, joined by "\\n")."""
-
-    code: int
-    text: str
-
-    def __str__(self) -> str:
-        return f"{self.code} {self.text}"
 
 
 class SmtpError(Exception):
@@ -67,101 +55,6 @@ class BrokenSession(SmtpError):
         self.is_connection_lost = isinstance(cause, ConnectionError)
 
 
-class _NotSmtp(Exception):
-    """The relay sent bytes that are not a well-formed SMTP reply."""
-
-
-class _RelayProtocol(asyncio.Protocol):
-    """Buffers what the relay sends and hands out whole replies; tracks write flow control."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
-        self.is_lost = False
-        self._data_waiter: asyncio.Future[None] | None = None
-        self._drain_waiter: asyncio.Future[None] | None = None
-        self.is_paused = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # A stream transport; uvloop's do not subclass asyncio.Transport, so no isinstance.
-        self.transport = cast(asyncio.Transport, transport)
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        self._wake(self._data_waiter)
-
-    def eof_received(self) -> bool:
-        return False  # the relay is done talking: close our side too
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.is_lost = True
-        self._wake(self._data_waiter)
-        self._wake(self._drain_waiter)
-
-    def pause_writing(self) -> None:
-        self.is_paused = True
-
-    def resume_writing(self) -> None:
-        self.is_paused = False
-        self._wake(self._drain_waiter)
-
-    def write(self, data: bytes) -> None:
-        if self.is_lost or self.transport is None or self.transport.is_closing():
-            raise ConnectionResetError("the connection is closed")
-        self.transport.write(data)
-
-    async def drain(self) -> None:
-        """Wait while the transport's write buffer is over its high-water mark."""
-        while self.is_paused and not self.is_lost:
-            self._drain_waiter = asyncio.get_running_loop().create_future()
-            await self._drain_waiter
-        if self.is_lost:
-            raise ConnectionResetError("the relay closed the connection")
-
-    async def read_reply(self) -> Reply:
-        """The next complete reply; raises ConnectionError, TimeoutError (from the caller's
-        deadline) or _NotSmtp."""
-        reply = self.take_reply()
-        while reply is None:
-            if self.is_lost:
-                raise ConnectionResetError("the relay closed the connection")
-            self._data_waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._data_waiter
-            finally:
-                self._data_waiter = None
-            reply = self.take_reply()
-        return reply
-
-    def take_reply(self) -> Reply | None:
-        """Remove and return the first complete reply in the buffer, if there is one."""
-        buffer = self.buffer
-        start = 0
-        while True:
-            end = buffer.find(b"\n", start)
-            if end < 0:
-                if len(buffer) > _MAX_REPLY_BYTES:
-                    raise _NotSmtp(f"a reply longer than {_MAX_REPLY_BYTES} bytes")
-                return None
-            # "250-..." continues the reply, "250 ..." (or a bare "250") ends it.
-            separator = buffer[start + 3 : start + 4] if end > start + 3 else b"\n"
-            if end < start + 3 or not buffer[start : start + 3].isdigit():
-                raise _NotSmtp(f"not an SMTP reply: {bytes(buffer[start:end])[:80]!r}")
-            if separator == b"-":
-                start = end + 1
-                continue
-            if separator not in (b" ", b"\r", b"\n"):
-                raise _NotSmtp(f"not an SMTP reply: {bytes(buffer[start:end])[:80]!r}")
-            reply = _parse_reply(bytes(buffer[: end + 1]))
-            del buffer[: end + 1]
-            return reply
-
-    @staticmethod
-    def _wake(waiter: asyncio.Future[None] | None) -> None:
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-
 class SmtpSession:
     """An open, greeted (and, as the settings say, TLS-protected and authenticated) session.
 
@@ -169,7 +62,7 @@ class SmtpSession:
     SmtpError subclasses only; after a BrokenSession the session is closed.
     """
 
-    def __init__(self, protocol: _RelayProtocol, settings: SmtpSettings) -> None:
+    def __init__(self, protocol: RelayProtocol, settings: SmtpSettings) -> None:
         self._protocol = protocol
         self._settings = settings
         self._timeout_seconds = settings.timeout_seconds
@@ -189,7 +82,7 @@ class SmtpSession:
         try:
             async with asyncio.timeout(settings.timeout_seconds):
                 _, protocol = await loop.create_connection(
-                    _RelayProtocol,
+                    RelayProtocol,
                     settings.host,
                     settings.port,
                     ssl=tls_context if use_tls else None,
@@ -248,7 +141,7 @@ class SmtpSession:
             self._protocol.write(b"QUIT\r\n")
             async with asyncio.timeout(timeout_seconds):
                 await self._protocol.read_reply()
-        except (OSError, _NotSmtp):
+        except (OSError, NotSmtpReply):
             pass
         finally:
             self.close()
@@ -311,7 +204,7 @@ class SmtpSession:
             if reply is None:
                 async with asyncio.timeout(self._timeout_seconds):
                     reply = await protocol.read_reply()
-        except (OSError, _NotSmtp) as exc:
+        except (OSError, NotSmtpReply) as exc:
             self.close()
             raise BrokenSession(command, exc) from exc
         return reply
@@ -333,7 +226,7 @@ class SmtpSession:
         self.extensions = {}
         reply = await self._exchange("EHLO", f"EHLO {helo_name}\r\n".encode(), None)
         if reply.code == 250:
-            self.extensions = _parse_extensions(reply.text)
+            self.extensions = parse_extensions(reply.text)
         elif reply.code == 421:
             raise RefusedReply("EHLO", reply)
         else:
@@ -345,7 +238,9 @@ class SmtpSession:
         if protocol.buffer:
             # Bytes sent before the handshake must not be read as if they came over TLS.
             self.close()
-            raise BrokenSession("STARTTLS", _NotSmtp("the relay spoke before the TLS handshake"))
+            raise BrokenSession(
+                "STARTTLS", NotSmtpReply("the relay spoke before the TLS handshake")
+            )
         assert protocol.transport is not None
         loop = asyncio.get_running_loop()
         try:
@@ -411,31 +306,6 @@ def client_tls_context(*, verify_certificates: bool) -> ssl.SSLContext:
     context.check_hostname = verify_certificates
     context.verify_mode = ssl.CERT_REQUIRED if verify_certificates else ssl.CERT_NONE
     return context
-
-
-def _parse_reply(raw: bytes) -> Reply:
-    # Every line starts with three digits (take_reply checked); the first line's code counts.
-    lines = raw.decode("utf-8", "replace").split("\n")
-    lines.pop()  # after the final line ending
-    code = int(lines[0][:3])
-    if not 100 <= code <= 599:
-        raise _NotSmtp(f"not an SMTP reply code: {code}")
-    if len(lines) == 1:
-        return Reply(code, lines[0][4:].rstrip("\r"))
-    return Reply(code, "\n".join(line[4:].rstrip("\r") for line in lines))
-
-
-def _parse_extensions(text: str) -> dict[str, str]:
-    # The first line is the relay's name; each other line is "KEYWORD [parameters]".
-    extensions: dict[str, str] = {}
-    for line in text.split("\n")[1:]:
-        keyword, _, parameters = line.strip().partition(" ")
-        if keyword.upper().startswith("AUTH="):  # the pre-RFC 4954 spelling some relays use
-            keyword, _, parameters = keyword.partition("=")
-            parameters = f"{parameters} {line.strip().partition(' ')[2]}".strip()
-        if keyword:
-            extensions[keyword.lower()] = parameters
-    return extensions
 
 
 def _base64(data: bytes) -> bytes:
