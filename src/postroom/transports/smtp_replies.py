@@ -132,7 +132,7 @@ def parse_extensions(text: str) -> dict[str, str]:
             continue
         keyword, parameters = words[0].lower(), words[1:]
         if keyword.startswith("auth="):
-            keyword, parameters = "auth", [keyword.removeprefix("auth="), *parameters]
+            keyword, parameters = "auth", [words[0][len("auth=") :], *parameters]
         if keyword in extensions:
             parameters = [*extensions[keyword].split(), *parameters]
         extensions[keyword] = " ".join(parameters)
