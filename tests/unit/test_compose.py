@@ -121,7 +121,7 @@ def test_header_values() -> None:
     assert headers["Message-ID"] == "<m1.c1@example.com>"
     assert headers["MIME-Version"] == "1.0"
     assert re.fullmatch(
-        r'multipart/alternative; boundary="=_[0-9a-f]{24}"', headers["Content-Type"]
+        r'multipart/alternative; boundary="=_[0-9a-f]{18}\.[0-9]+"', headers["Content-Type"]
     )
 
 
@@ -152,10 +152,23 @@ def test_multipart_alternative_with_text_first() -> None:
         assert part["Content-Transfer-Encoding"] == "quoted-printable"
 
 
-def test_boundary_is_random() -> None:
-    first = parse(compose_message(make_parts())).get_boundary()
-    second = parse(compose_message(make_parts())).get_boundary()
-    assert first != second
+def test_boundaries_differ_between_messages_and_between_composers() -> None:
+    composer = CampaignComposer(Mailbox("news@example.com"))
+    parts = make_parts()
+
+    def compose_with(composer: CampaignComposer) -> bytes:
+        return composer.compose(
+            parts.recipient,
+            subject=parts.subject,
+            html=parts.html,
+            text=parts.text,
+            message_id=parts.message_id,
+            date=parts.date,
+        )
+
+    boundaries = {parse(compose_with(composer)).get_boundary() for _ in range(3)}
+    boundaries |= {parse(compose_message(parts)).get_boundary() for _ in range(3)}
+    assert len(boundaries) == 6
 
 
 def test_boundary_cannot_occur_in_bodies() -> None:
@@ -486,7 +499,7 @@ def test_campaign_composer_matches_compose_message() -> None:
     theirs = compose_message(parts)
 
     def without_boundary(raw: bytes) -> bytes:
-        return re.sub(rb"=_[0-9a-f]{24}", b"BOUNDARY", raw)
+        return re.sub(rb"=_[0-9a-f]{18}\.[0-9]+", b"BOUNDARY", raw)
 
     assert without_boundary(ours) == without_boundary(theirs)
 
