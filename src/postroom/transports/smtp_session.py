@@ -116,7 +116,8 @@ class SmtpSession:
         ``sender`` and ``recipient`` are bare addresses the caller has checked; ``wire`` is
         the message with CRLF line endings (to_wire_format). Raises RefusedReply (its
         ``command`` is "MAIL FROM", "RCPT TO" or "DATA"; RSET before the next transaction)
-        or BrokenSession. With PIPELINING the three commands go in one write.
+        or BrokenSession; ValueError, before anything is sent, if an address or option holds
+        a line break (a caller's bug). With PIPELINING the three commands go in one write.
         """
         options = "".join(" " + option for option in mail_options)
         commands = f"MAIL FROM:<{sender}>{options}\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode()
@@ -171,7 +172,10 @@ class SmtpSession:
         if refusal is not None:
             if reply is not None and reply.code == 354:
                 # The relay wants a body despite the refusal: an empty one ends DATA.
-                await self._exchange("DATA", b".\r\n", None)
+                try:
+                    await self._exchange("DATA", b".\r\n", None)
+                except BrokenSession:
+                    raise refusal from None
             raise refusal
 
     async def _exchange(self, command: str, data: bytes, accepted: tuple[int, ...] | None) -> Reply:
