@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from email import policy
@@ -19,6 +20,7 @@ from postroom.delivery.compose import (
     ComposeError,
     Mailbox,
     MessageParts,
+    QuotedPrintableLines,
     compose_message,
     sanitize_header_text,
 )
@@ -665,3 +667,18 @@ def test_any_input_gives_a_well_formed_message(
     assert normalised(html_part.get_content()) == normalised(html)
     for line in body_lines(raw):
         assert len(line) <= 76
+
+
+_QP_PIECES = [*"ab .=\t\né€F\x00", "From ", "x" * 80, " \n"]
+_QP_TEXTS = st.lists(st.sampled_from(_QP_PIECES), max_size=40).map("".join)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_QP_TEXTS, min_size=1, max_size=4))
+def test_line_cached_quoted_printable_equals_encoding_the_whole_text(texts: list[str]) -> None:
+    lines = QuotedPrintableLines(max_lines=3)  # small, so that the cache also starts afresh
+    for text in texts * 2:  # the second round is served from the cache where it still holds
+        data = text.encode("utf-8")
+        assert lines.encode(data) == binascii.b2a_qp(
+            data, quotetabs=False, istext=True, header=False
+        )

@@ -134,6 +134,7 @@ class CampaignComposer:
             _extra_header(name, value) for name, value in extra_headers
         )
         self._boundaries = _Boundaries()
+        self._encoded_lines = QuotedPrintableLines()
 
     def compose(
         self,
@@ -170,8 +171,8 @@ class CampaignComposer:
         return b"".join(
             (
                 head.encode("utf-8"),
-                _body_part(delimiter, b"text/plain", text),
-                _body_part(delimiter, b"text/html", html),
+                _body_part(delimiter, b"text/plain", text, self._encoded_lines),
+                _body_part(delimiter, b"text/html", html, self._encoded_lines),
                 delimiter,
                 b"--\r\n",
             )
@@ -336,14 +337,16 @@ def _character_boundary(data: bytes, start: int, end: int) -> int:
     return boundary
 
 
-def _body_part(delimiter: bytes, content_type: bytes, text: str) -> bytes:
+def _body_part(
+    delimiter: bytes, content_type: bytes, text: str, encoded_lines: QuotedPrintableLines
+) -> bytes:
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     data = text.encode("utf-8", "replace")
     if _prefers_base64(data):
         encoding, body = b"base64", _base64_body(data)
     else:
-        encoding, body = b"quoted-printable", _quoted_printable_body(data)
+        encoding, body = b"quoted-printable", _quoted_printable_body(data, encoded_lines)
     return b"".join(
         (
             delimiter,
@@ -374,9 +377,37 @@ def _base64_body(data: bytes) -> bytes:
     return b"\r\n".join(encoded[start : start + step] for start in range(0, len(encoded), step))
 
 
-def _quoted_printable_body(data: bytes) -> bytes:
-    # b2a_qp keeps the input's line ending style, so it is given "\n" and CRLF comes after.
-    encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+class QuotedPrintableLines:
+    """Quoted-printable encoding line by line, remembering the lines it has encoded.
+
+    Quoted-printable is line-local (soft breaks and the escaping of trailing white space
+    depend on one line only), so encoding each line and joining them with "\n" gives the same
+    bytes as encoding the whole text, and the lines a campaign's template repeats in every
+    message (most of them) are encoded once per composer rather than once per message.
+    """
+
+    def __init__(self, max_lines: int = 4096) -> None:
+        self._max_lines = max_lines
+        self._encoded: dict[bytes, bytes] = {}
+
+    def encode(self, data: bytes) -> bytes:
+        """``data`` ("\n" line endings) as binascii.b2a_qp would encode it for a text part."""
+        encoded = self._encoded
+        out = []
+        for line in data.split(b"\n"):
+            line_encoded = encoded.get(line)
+            if line_encoded is None:
+                line_encoded = binascii.b2a_qp(line, quotetabs=False, istext=True, header=False)
+                if len(encoded) >= self._max_lines:
+                    encoded.clear()  # personalised lines are seldom seen twice: start afresh
+                encoded[line] = line_encoded
+            out.append(line_encoded)
+        return b"\n".join(out)
+
+
+def _quoted_printable_body(data: bytes, encoded_lines: QuotedPrintableLines) -> bytes:
+    # The lines are encoded with "\n" endings, and CRLF comes after.
+    encoded = encoded_lines.encode(data)
     if encoded.startswith((b".", b"From ")) or b"\n." in encoded or b"\nFrom " in encoded:
         encoded = _RISKY_QP_LINE.sub(_escape_risky_line, encoded)
     return encoded.replace(b"\n", b"\r\n")
