@@ -75,24 +75,32 @@ def _database_section(kind: str, data: dict[str, Any]) -> list[str]:
     ]
     load = send.get("api_under_load")
     if load:
+        idle = send.get("api_idle") or {}
         lines += [
             "### API during the send",
             "",
-            f"{load['requests']} requests at {load['rate']:.0f}/s, {load['errors']} errors.",
+            f"{load['requests']} requests at {load['rate']:.0f}/s during the send "
+            f"({load['errors']} errors), and the same load once the workers were idle "
+            f"(the baseline; {idle.get('errors', '-')} errors).",
             "",
-            "| endpoint | p50 ms | p95 ms | p99 ms |",
-            "|---|---:|---:|---:|",
+            "| endpoint | during send p50 / p95 / p99 ms | idle p50 / p95 / p99 ms |",
+            "|---|---:|---:|",
         ]
         for endpoint in ("status", "messages"):
-            p = load.get(endpoint) or {}
             lines.append(
-                f"| {endpoint} | {p.get('p50_ms', '-')} | {p.get('p95_ms', '-')} | "
-                f"{p.get('p99_ms', '-')} |"
+                f"| {endpoint} | {_percentiles(load.get(endpoint))} | "
+                f"{_percentiles(idle.get(endpoint))} |"
             )
         lines += ["", f"Target: status p99 ≤ {TARGETS['api_status_p99_ms']:.0f} ms, no errors.", ""]
     if "scale" in data:
         lines += _scale_section(data["scale"])
     return lines
+
+
+def _percentiles(p: dict[str, float] | None) -> str:
+    if not p:
+        return "-"
+    return f"{p['p50_ms']} / {p['p95_ms']} / {p['p99_ms']}"
 
 
 def _scale_section(scale: list[dict[str, Any]]) -> list[str]:

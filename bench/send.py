@@ -46,6 +46,8 @@ def measure_send(
         cpu_after = sum(cpu_seconds(pid) for pid in platform.worker_pids)
         machine_busy = busy_share(machine_before, machine_cpu_ticks())
         load_result = _finish_load(load)
+        # The baseline: the same reads of the same campaign once the workers are idle.
+        idle_result = _finish_load(_start_load(platform.url, key, campaign_id, api_load))
     finally:
         platform.stop()
     sent = status["counts"]["sent"]
@@ -64,6 +66,7 @@ def measure_send(
     }
     if load_result is not None:
         result["api_under_load"] = load_result
+        result["api_idle"] = idle_result
     return result
 
 

@@ -51,6 +51,7 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
         assert data["send"]["sent"] > 50
         assert data["ceiling"]["messages_per_second"] > 0
         assert data["send"]["api_under_load"]["errors"] == 0
+        assert data["send"]["api_idle"]["errors"] == 0
     if "postgresql" in results:
         scale = results["postgresql"]["scale"]
         assert [p["ours"]["workers"] for p in scale] == [1, 2]
