@@ -4,6 +4,7 @@ and file processing resumes where the last commit left off."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -28,8 +29,11 @@ def test_concurrent_claims_never_overlap(runtime: Runtime) -> None:
     campaign_id = ingested_campaign(runtime, 400)
     claimed: dict[str, list[int]] = {}
 
+    start = threading.Barrier(4)
+
     def claim_all(worker: str) -> None:
         mine: list[int] = []
+        start.wait()
         while True:
             with runtime.db.write() as conn:
                 batch = queue.claim_messages(
@@ -38,6 +42,7 @@ def test_concurrent_claims_never_overlap(runtime: Runtime) -> None:
             if not batch:
                 break
             mine += [row.id for row in batch]
+            time.sleep(0.002)  # as a real worker sends between claims; lets the others in
         claimed[worker] = mine
 
     threads = [threading.Thread(target=claim_all, args=(f"w{i}",)) for i in range(4)]
