@@ -74,7 +74,7 @@ class Platform:
             POSTROOM_TRANSPORT_URL=self.transport_url,
             POSTROOM_BASE_URL=self.url,
             POSTROOM_SECRET_KEY="bench",
-            POSTROOM_POLL_INTERVAL_SECONDS="0.05",
+            POSTROOM_POLL_INTERVAL_SECONDS="0.2",
             POSTROOM_SEND_BATCH_SIZE="500",
             POSTROOM_LEASE_SECONDS="600",
         )
