@@ -238,3 +238,26 @@ def test_check_address_agrees_with_the_validator_on_single_addresses(text: str) 
         assert found.reason == "invalid_email"
     else:
         assert found == verdict
+
+
+@settings(max_examples=500)
+@given(st.text(min_size=1).filter(lambda text: "@" not in text))
+@example("broken19.example.com")
+@example('"quoted"')
+@example("Name <a.example>")
+@example("user\uff20example.com")
+@example("user\ufe6bexample.com")
+def test_a_cell_without_an_at_sign_gets_the_validators_message(text: str) -> None:
+    text = text.strip().strip("\u200b\ufeff").strip()
+    assume(text and len(text) <= 254)
+    found = check_address(text)
+    try:
+        validate_address_directly(text)
+    except EmailNotValidError as error:
+        assert found == AddressProblem("invalid_email", str(error))
+    else:
+        raise AssertionError(f"the validator accepted {text!r}")
+
+
+def validate_address_directly(text: str) -> None:
+    validate_email(text, check_deliverability=False, allow_smtputf8=True)
