@@ -4,7 +4,6 @@ is replaced by one that carries on where the last commit left off."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -18,8 +17,9 @@ from postroom.campaigns.states import BUILTIN_VARIABLES, MessageStatus
 from postroom.db.bulk import driver_value, existing_message_keys, insert_many
 from postroom.db.tables import campaigns, messages, row_issues
 from postroom.errors import FileRejected
-from postroom.files.csvreader import CsvLimits, Recipient, RecipientFile, RowProblem
+from postroom.files.csvreader import CsvLimits, RecipientFile, RowProblem, ValidRow
 from postroom.files.service import get_file
+from postroom.ingest.fields import FieldsEncoder
 from postroom.runtime import Runtime
 from postroom.templates.service import get_template
 
@@ -34,7 +34,7 @@ class ProcessingStopped(Exception):
 class Batch:
     """Rows read since the last commit."""
 
-    recipients: list[Recipient] = field(default_factory=list)
+    recipients: list[ValidRow] = field(default_factory=list)
     problems: list[RowProblem] = field(default_factory=list)
     last_row: int = 0
 
@@ -110,31 +110,41 @@ class FileProcessor:
     def _read_rows(self, campaign: Row[Any], reader: RecipientFile) -> None:
         resume_after = campaign.rows_done
         batch_rows = self.rt.settings.ingest_batch_rows
+        encoder = FieldsEncoder(reader.columns)
         batch = Batch()
         size = 0  # len(batch), kept by hand: this loop runs once per row of the file
-        for item in reader.rows():
-            if item.row <= resume_after:
-                continue
-            if isinstance(item, Recipient):
-                batch.recipients.append(item)
-            else:
-                batch.problems.append(item)
-            batch.last_row = item.row
-            size += 1
-            if size >= batch_rows:
-                self._commit(campaign, reader, batch)
-                batch, size = Batch(), 0
-        self._commit(campaign, reader, batch)
+        with self.rt.db.writes() as conn:
+            for item in reader.checked_rows():
+                if item.row <= resume_after:
+                    continue
+                if isinstance(item, ValidRow):
+                    batch.recipients.append(item)
+                else:
+                    batch.problems.append(item)
+                batch.last_row = item.row
+                size += 1
+                if size >= batch_rows:
+                    self._commit(conn, campaign, reader, batch, encoder)
+                    batch, size = Batch(), 0
+            self._commit(conn, campaign, reader, batch, encoder)
 
-    def _commit(self, campaign: Row[Any], reader: RecipientFile, batch: Batch) -> None:
+    def _commit(
+        self,
+        conn: Connection,
+        campaign: Row[Any],
+        reader: RecipientFile,
+        batch: Batch,
+        encoder: FieldsEncoder,
+    ) -> None:
+        """Write one batch and the resume point in one transaction on ``conn``."""
         if self.stop.is_set():
             raise ProcessingStopped
         now = self.rt.clock.now()
-        with self.rt.db.write() as conn:
+        with conn.begin():
             if not lifecycle.still_processing(conn, campaign.id, self.worker_id):
                 raise ProcessingStopped
             fresh, duplicates = _dedupe(conn, campaign.id, batch.recipients)
-            _insert_messages(conn, campaign.id, fresh, now)
+            _insert_messages(conn, campaign.id, fresh, encoder, now)
             _insert_issues(conn, campaign.id, batch.problems, duplicates)
             values: dict[str, Any] = {
                 "valid_rows": campaigns.c.valid_rows + len(fresh),
@@ -164,17 +174,17 @@ def _check_variables(variables: list[str], columns: list[str]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Duplicate:
-    recipient: Recipient
+    recipient: ValidRow
     first_row: int
 
 
 def _dedupe(
-    conn: Connection, campaign_id: str, recipients: list[Recipient]
-) -> tuple[list[Recipient], list[Duplicate]]:
+    conn: Connection, campaign_id: str, recipients: list[ValidRow]
+) -> tuple[list[ValidRow], list[Duplicate]]:
     """Keep the first occurrence of each address: within the batch, then against the rows
     earlier batches wrote (the unique index on (campaign, email_key) backs this up)."""
     first_rows: dict[str, int] = {}
-    fresh: list[Recipient] = []
+    fresh: list[ValidRow] = []
     duplicates: list[Duplicate] = []
     for recipient in recipients:
         first = first_rows.get(recipient.key)
@@ -206,14 +216,18 @@ MESSAGE_COLUMNS = (
 
 
 def _insert_messages(
-    conn: Connection, campaign_id: str, recipients: list[Recipient], now: datetime
+    conn: Connection,
+    campaign_id: str,
+    recipients: list[ValidRow],
+    encoder: FieldsEncoder,
+    now: datetime,
 ) -> None:
     at = driver_value(conn, messages.c.available_at, now)
     queued = MessageStatus.QUEUED.value
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    encode = encoder.encode
     rows = [
-        (campaign_id, r.row, r.email, r.key, encode(r.fields), queued, 0, at, at)
-        for r in recipients
+        (campaign_id, row, email, key, encode(cells), queued, 0, at, at)
+        for row, email, key, cells in recipients
     ]
     insert_many(conn, messages, MESSAGE_COLUMNS, rows)
 
