@@ -115,6 +115,30 @@ def test_processing_resumes_after_a_stop_without_doubling(runtime: Runtime) -> N
     assert (count, issues) == (81, 19)
 
 
+def test_duplicates_of_rows_in_earlier_batches_name_the_first_row(runtime: Runtime) -> None:
+    runtime.settings = runtime.settings.model_copy(update={"ingest_batch_rows": 7})
+    lines = [b"email,first_name,last_name,city\r\n"]
+    for i in range(30):
+        address = f"user{i}@example.com" if i < 20 else f"USER{i - 20}@Example.com"
+        lines.append(f"{address},F{i},L{i},C\r\n".encode())
+    campaign_id = prepare_campaign(runtime, 30, lines=lines)
+
+    assert FileProcessor(runtime, "only", threading.Event()).process_next()
+
+    with runtime.db.read() as conn:
+        campaign = conn.execute(select(campaigns).where(campaigns.c.id == campaign_id)).one()
+        issues = conn.execute(
+            select(row_issues.c.row_number, row_issues.c.reason, row_issues.c.detail)
+            .where(row_issues.c.campaign_id == campaign_id)
+            .order_by(row_issues.c.row_number)
+        ).all()
+    assert (campaign.valid_rows, campaign.duplicate_rows) == (20, 10)
+    # Data row i is spreadsheet row i + 2; row 22 + k repeats row 2 + k.
+    assert [tuple(issue) for issue in issues] == [
+        (22 + k, "duplicate", f"same address as row {2 + k}") for k in range(10)
+    ]
+
+
 def test_cancel_during_processing_stops_the_file_and_cancels_what_it_wrote(
     runtime: Runtime,
 ) -> None:

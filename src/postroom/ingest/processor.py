@@ -20,6 +20,7 @@ from postroom.errors import FileRejected
 from postroom.files.csvreader import CsvLimits, RecipientFile, RowProblem, ValidRow
 from postroom.files.service import get_file
 from postroom.ingest.fields import FieldsEncoder
+from postroom.ingest.seen import SeenAddresses
 from postroom.runtime import Runtime
 from postroom.templates.service import get_template
 
@@ -111,6 +112,8 @@ class FileProcessor:
         resume_after = campaign.rows_done
         batch_rows = self.rt.settings.ingest_batch_rows
         encoder = FieldsEncoder(reader.columns)
+        # A resumed run cannot know what earlier runs wrote: every address is then looked up.
+        seen = SeenAddresses() if resume_after == 0 else None
         batch = Batch()
         size = 0  # len(batch), kept by hand: this loop runs once per row of the file
         with self.rt.db.writes() as conn:
@@ -124,9 +127,9 @@ class FileProcessor:
                 batch.last_row = item.row
                 size += 1
                 if size >= batch_rows:
-                    self._commit(conn, campaign, reader, batch, encoder)
+                    self._commit(conn, campaign, reader, batch, encoder, seen)
                     batch, size = Batch(), 0
-            self._commit(conn, campaign, reader, batch, encoder)
+            self._commit(conn, campaign, reader, batch, encoder, seen)
 
     def _commit(
         self,
@@ -135,15 +138,17 @@ class FileProcessor:
         reader: RecipientFile,
         batch: Batch,
         encoder: FieldsEncoder,
+        seen: SeenAddresses | None,
     ) -> None:
-        """Write one batch and the resume point in one transaction on ``conn``."""
+        """Write one batch and the resume point in one transaction on ``conn``; ``seen``
+        holds every address this run wrote before (None: look every address up)."""
         if self.stop.is_set():
             raise ProcessingStopped
         now = self.rt.clock.now()
         with conn.begin():
             if not lifecycle.still_processing(conn, campaign.id, self.worker_id):
                 raise ProcessingStopped
-            fresh, duplicates = _dedupe(conn, campaign.id, batch.recipients)
+            fresh, duplicates = _dedupe(conn, campaign.id, batch.recipients, seen)
             _insert_messages(conn, campaign.id, fresh, encoder, now)
             _insert_issues(conn, campaign.id, batch.problems, duplicates)
             values: dict[str, Any] = {
@@ -179,10 +184,11 @@ class Duplicate:
 
 
 def _dedupe(
-    conn: Connection, campaign_id: str, recipients: list[ValidRow]
+    conn: Connection, campaign_id: str, recipients: list[ValidRow], seen: SeenAddresses | None
 ) -> tuple[list[ValidRow], list[Duplicate]]:
     """Keep the first occurrence of each address: within the batch, then against the rows
-    earlier batches wrote (the unique index on (campaign, email_key) backs this up)."""
+    earlier batches wrote (the unique index on (campaign, email_key) backs this up). Only
+    addresses ``seen`` may have had are looked up in the database."""
     first_rows: dict[str, int] = {}
     fresh: list[ValidRow] = []
     duplicates: list[Duplicate] = []
@@ -195,7 +201,13 @@ def _dedupe(
             duplicates.append(Duplicate(recipient, first))
     if not fresh:
         return fresh, duplicates
-    earlier = existing_message_keys(conn, campaign_id, [r.key for r in fresh])
+    keys = [r.key for r in fresh]
+    if seen is not None:
+        asked = seen.which_may_have(keys)
+        seen.add_all(keys)  # were this batch not written, processing stops with an error
+    else:
+        asked = keys
+    earlier = existing_message_keys(conn, campaign_id, asked)
     if earlier:
         duplicates += [Duplicate(r, earlier[r.key]) for r in fresh if r.key in earlier]
         fresh = [r for r in fresh if r.key not in earlier]
