@@ -14,7 +14,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from postroom.errors import ConfigError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-SQLITE_CACHE_KIB = 64 * 1024
+SQLITE_BULK_CACHE_KIB = 64 * 1024
 
 
 class Database:
@@ -48,10 +48,26 @@ class Database:
 
         For long jobs that commit often (file processing): a connection of their own keeps
         SQLite's page cache warm from one transaction to the next, where ``write()`` may hand
-        out a different pooled connection, with a cold cache, every time.
+        out a different pooled connection, with a cold cache, every time; on SQLite that
+        cache is 64 MB while the connection is held.
         """
         with self.engine.connect() as conn:
-            yield conn.execution_options(postroom_write=True)
+            if not self.is_sqlite:
+                yield conn.execution_options(postroom_write=True)
+                return
+            # SQLite's page cache is per connection and 2 MB by default: too little for the
+            # indexes of a campaign's messages, which file processing updates in random key
+            # order. Only this connection gets more, and only while it is held, so the pool's
+            # other connections (the sender's) never grow to that size. The DB-API
+            # connection runs the pragma outside any transaction.
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            usual_size = raw.execute("PRAGMA cache_size").fetchone()[0]
+            raw.execute(f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}")
+            try:
+                yield conn.execution_options(postroom_write=True)
+            finally:
+                raw.execute(f"PRAGMA cache_size={usual_size}")  # frees what it held
 
     def check_reachable(self) -> None:
         """Raise ConfigError naming POSTROOM_DATABASE_URL when the database cannot be reached."""
@@ -104,10 +120,6 @@ def _create_sqlite_engine(url: str, database: str | None) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        # The page cache is per connection and 2 MB by default: too little for the indexes of
-        # a campaign's messages, which file processing updates in random key order. Pages are
-        # only held once used, so idle connections stay small.
-        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
