@@ -82,7 +82,7 @@ def list_campaigns(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CampaignPage:
     """The tenant's campaigns, newest first."""
-    with rt.db.read() as conn:
+    with rt.db.read_latest() as conn:
         return service.list_campaigns(
             conn,
             authenticate(conn, key).tenant_id,
@@ -98,7 +98,7 @@ def list_campaigns(
 )
 def campaign_status(campaign_id: str, rt: RuntimeDep, key: ApiKeyDep) -> Response:
     """Where a campaign stands: status, message counts, the file report and progress."""
-    with rt.db.read() as conn:
+    with rt.db.read_latest() as conn:
         campaign = service.get_campaign(conn, authenticate(conn, key).tenant_id, campaign_id)
     return _json(service.campaign_status(campaign, base_url=rt.settings.base_url))
 
@@ -122,7 +122,7 @@ def campaign_messages(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     """One record per recipient, in file order, optionally filtered by status."""
-    with rt.db.read() as conn:
+    with rt.db.read_latest() as conn:
         campaign = service.get_campaign(conn, authenticate(conn, key).tenant_id, campaign_id)
         page = service.list_messages(conn, campaign.id, status=status, cursor=cursor, limit=limit)
     return _json(page)
