@@ -14,6 +14,7 @@ import json
 import statistics
 import sys
 import time
+from collections import Counter
 from urllib.parse import urlsplit
 
 MAX_CONNECTIONS = 64
@@ -21,6 +22,10 @@ MAX_CONNECTIONS = 64
 
 class HttpError(Exception):
     """The server answered something that is not a complete HTTP/1.1 response."""
+
+
+class StaleConnection(Exception):
+    """The server closed a kept-alive connection before this request got any answer."""
 
 
 class Connection:
@@ -31,8 +36,17 @@ class Connection:
         self.writer = writer
 
     async def get(self, request: bytes) -> int:
+        """Send one GET and read the whole answer; StaleConnection if the server had closed
+        the connection before answering anything."""
+        if self.reader.at_eof():
+            raise StaleConnection
         self.writer.write(request)
-        status_line = await self.reader.readline()
+        try:
+            status_line = await self.reader.readline()
+        except ConnectionResetError:
+            raise StaleConnection from None
+        if not status_line:
+            raise StaleConnection
         parts = status_line.split(b" ", 2)
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
             raise HttpError(f"bad status line {status_line!r}")
@@ -67,6 +81,7 @@ async def run(
     }
     latencies: dict[str, list[float]] = {"status": [], "messages": []}
     errors = 0
+    problems: Counter[str] = Counter()
     idle: list[Connection] = []
     slots = asyncio.Semaphore(MAX_CONNECTIONS)
 
@@ -75,17 +90,27 @@ async def run(
         async with slots:
             connection = idle.pop() if idle else None
             try:
-                if connection is None:
+                try:
+                    if connection is None:
+                        raise StaleConnection
+                    status = await asyncio.wait_for(connection.get(requests[kind]), timeout=30)
+                except StaleConnection:
+                    # A kept-alive connection the server closed while it was idle (uvicorn
+                    # does after 5 s): a GET may be retried on a fresh one, as browsers do.
+                    if connection is not None:
+                        connection.close()
                     connection = Connection(*await asyncio.open_connection(host, port))
-                status = await asyncio.wait_for(connection.get(requests[kind]), timeout=30)
-            except (OSError, HttpError, asyncio.IncompleteReadError, TimeoutError):
+                    status = await asyncio.wait_for(connection.get(requests[kind]), timeout=30)
+            except (OSError, HttpError, asyncio.IncompleteReadError, TimeoutError) as exc:
                 errors += 1
+                problems[f"{type(exc).__name__}: {exc}"[:120]] += 1
                 if connection is not None:
                     connection.close()
                 return
             idle.append(connection)
         if status != 200:
             errors += 1
+            problems[f"HTTP {status}"] += 1
         latencies[kind].append((time.perf_counter() - due) * 1000)
 
     tasks = []
@@ -104,6 +129,7 @@ async def run(
         "rate": rate,
         "requests": total,
         "errors": errors,
+        "error_kinds": dict(problems),
         **{kind: _percentiles(values) for kind, values in latencies.items()},
     }
 
