@@ -145,6 +145,7 @@ messages = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     UniqueConstraint("campaign_id", "email_key", name="uq_messages_campaign_email"),
     Index("ix_messages_campaign_status", "campaign_id", "status", "id"),
+    Index("ix_messages_campaign_id", "campaign_id", "id"),
     Index(
         "ix_messages_leases",
         "lease_expires_at",
