@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from postroom import __version__
 from postroom.api import campaigns, files, public, templates, uploads
 from postroom.api.errors import install_error_handlers
-from postroom.runtime import Runtime
+from postroom.db.engine import POOL_SIZE
+from postroom.runtime import Runtime, build_runtime
 
 Background = Callable[[asyncio.Event], Awaitable[None]]
 
@@ -23,6 +25,11 @@ def create_app(rt: Runtime, *, background: Background | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Endpoints run in anyio's thread pool, 40 threads by default: more than the database
+        # pool holds, so a burst would make the pool open and close connections (a new
+        # PostgreSQL backend each) and the threads fight over the GIL. Queue in the pool
+        # instead.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = POOL_SIZE
         if background is None:
             yield
             return
@@ -45,3 +52,9 @@ def create_app(rt: Runtime, *, background: Background | None = None) -> FastAPI:
     for module in (public, uploads, templates, files, campaigns):
         app.include_router(module.router)
     return app
+
+
+def app_from_settings() -> FastAPI:
+    """The API alone, with a runtime built from the POSTROOM_* settings: what each process of
+    ``postroom api --processes N`` serves."""
+    return create_app(build_runtime())
