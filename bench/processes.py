@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 
 POSTROOM = str(Path(sys.executable).parent / "postroom")
+# One API process per core, as one would deploy on this machine.
+API_PROCESSES = os.cpu_count() or 1
 
 
 def free_port() -> int:
@@ -59,6 +61,7 @@ class Platform:
     database_url: str
     transport_url: str
     workers: int = 1
+    api_processes: int = API_PROCESSES
     port: int = field(default_factory=free_port)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
@@ -99,7 +102,7 @@ class Platform:
         log = (self.workdir / "api.log").open("wb")
         self.processes.append(
             subprocess.Popen(
-                [POSTROOM, "api", "--port", str(self.port)],
+                [POSTROOM, "api", "--port", str(self.port), "--processes", str(self.api_processes)],
                 env=self.env(),
                 cwd=self.workdir,
                 stdout=log,

@@ -79,7 +79,8 @@ def _database_section(kind: str, data: dict[str, Any]) -> list[str]:
         lines += [
             "### API during the send",
             "",
-            f"{load['requests']} requests at {load['rate']:.0f}/s during the send "
+            f"{load['requests']} requests at {load['rate']:.0f}/s to "
+            f"`postroom api --processes {send.get('api_processes', 1)}` during the send "
             f"({load['errors']} errors), and the same load once the workers were idle "
             f"(the baseline; {idle.get('errors', '-')} errors).",
             "",

@@ -67,6 +67,7 @@ def measure_send(
     if load_result is not None:
         result["api_under_load"] = load_result
         result["api_idle"] = idle_result
+        result["api_processes"] = platform.api_processes
     return result
 
 

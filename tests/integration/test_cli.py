@@ -117,6 +117,69 @@ def test_worker_runs_at_the_configured_niceness(tmp_path: Path) -> None:
     assert worker.returncode == 0
 
 
+def test_api_serves_from_several_processes_and_stops_them_all(tmp_path: Path) -> None:
+    port = free_port()
+    env = cli_env(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'api.sqlite'}",
+        POSTROOM_BASE_URL=f"http://127.0.0.1:{port}",
+        POSTROOM_SECRET_KEY="several-processes",
+    )
+    postroom("migrate", env=env, cwd=tmp_path)
+    key = json.loads(postroom("tenant", "create", "t", "--json", env=env, cwd=tmp_path).stdout)
+    process = subprocess.Popen(
+        [POSTROOM, "api", "--port", str(port), "--processes", "2"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for_health(f"http://127.0.0.1:{port}")
+        children = _children(process.pid)
+        servers = [pid for pid in children if b"spawn_main" in _cmdline(pid)]
+        assert len(servers) == 2
+        api = ApiClient(f"http://127.0.0.1:{port}", key["api_key"])
+        template_id = api.upload_template("<p>Hi {{ name }}</p>", "Hello")
+        for _ in range(10):  # whichever process answers knows the tenant and the template
+            assert api.http.get(f"/api/v1/templates/{template_id}").status_code == 200
+        api.close()
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+        assert "Traceback" not in output
+        assert all(_has_ended(pid) for pid in children), [
+            Path(f"/proc/{pid}/stat").read_text() for pid in children if not _has_ended(pid)
+        ]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _has_ended(pid: int, wait_seconds: float = 10) -> bool:
+    """Gone, or a zombie waiting for whoever adopted it to reap it."""
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
+def _children(pid: int) -> list[int]:
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in found]
+
+
 def test_serve_runs_a_campaign_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
     env = embedded_env(port)

@@ -65,15 +65,36 @@ def serve(host: HostOption = "127.0.0.1", port: PortOption = 8025) -> None:
     _serve_http(rt, host, port, background=worker)
 
 
+ProcessesOption = Annotated[
+    int, typer.Option(min=1, help="API processes sharing the port; one per core is a good start.")
+]
+
+
 @app.command()
 @reports_errors
-def api(host: HostOption = "127.0.0.1", port: PortOption = 8025) -> None:
+def api(
+    host: HostOption = "127.0.0.1", port: PortOption = 8025, processes: ProcessesOption = 1
+) -> None:
     """The HTTP API alone; run ``postroom worker`` beside it (several of each may share one
     PostgreSQL database)."""
     _logging()
     rt = _runtime()
     _banner(rt, host, port)
-    _serve_http(rt, host, port, background=None)
+    if processes == 1:
+        _serve_http(rt, host, port, background=None)
+        return
+    rt.close()  # each process builds its own from the same settings
+    import uvicorn
+
+    uvicorn.run(
+        "postroom.api.app:app_from_settings",
+        factory=True,
+        workers=processes,
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=30,
+    )
 
 
 def _serve_http(rt: Runtime, host: str, port: int, *, background: Worker | None) -> None:
