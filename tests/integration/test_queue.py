@@ -8,9 +8,10 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 
-from postroom.campaigns import queue
+from postroom.campaigns import lifecycle, queue
 from postroom.campaigns.queue import Outcome
 from postroom.campaigns.states import MessageStatus
 from postroom.db.tables import campaigns, messages, row_issues
@@ -167,3 +168,22 @@ def test_cancel_during_processing_stops_the_file_and_cancels_what_it_wrote(
         ).all()
     assert campaign.status == "cancelled"
     assert statuses == [("cancelled", 30)]
+
+
+def _last_analyze(rt: Runtime) -> Any:
+    with rt.db.read() as conn:
+        return conn.execute(
+            text("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'messages'")
+        ).scalar()
+
+
+def test_a_bulk_load_refreshes_the_planner_statistics(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lifecycle, "BULK_LOAD_ROWS", 20)
+    ingested_campaign(runtime, 10)  # below the threshold
+    if runtime.db.is_sqlite:
+        return  # SQLite's planner keeps no statistics that go stale
+    assert _last_analyze(runtime) is None
+    ingested_campaign(runtime, 30)
+    assert _last_analyze(runtime) is not None

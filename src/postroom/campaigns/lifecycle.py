@@ -9,7 +9,12 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, select, update
 
 from postroom.campaigns.states import CampaignStatus
+from postroom.db.bulk import refresh_statistics
 from postroom.db.tables import MESSAGE_STATUSES, campaigns, messages
+
+# A campaign this large refreshes the database's statistics of the message table once its
+# file is in; smaller ones are left to the database's own schedule.
+BULK_LOAD_ROWS = 10_000
 
 
 def claim_campaign_for_processing(
@@ -78,6 +83,8 @@ def finish_processing(conn: Connection, campaign: Row[Any], worker_id: str, now:
             now=now,
         )
         return CampaignStatus.FAILED
+    if current.valid_rows >= BULK_LOAD_ROWS:
+        refresh_statistics(conn, messages)
     is_scheduled = current.scheduled_at is not None and current.scheduled_at > now
     status = CampaignStatus.SCHEDULED if is_scheduled else CampaignStatus.SENDING
     conn.execute(

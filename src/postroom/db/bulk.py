@@ -43,6 +43,14 @@ def insert_many(
     conn.exec_driver_sql(sql, list(rows))
 
 
+def refresh_statistics(conn: Connection, table: Table) -> None:
+    """After a bulk load: PostgreSQL's planner otherwise plans from the table's old size until
+    autovacuum catches up (a minute or more), and may sort a whole campaign to read one page
+    of it. SQLite's planner needs nothing here."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f'ANALYZE "{table.name}"')
+
+
 def existing_message_keys(conn: Connection, campaign_id: str, keys: list[str]) -> dict[str, int]:
     """Which of ``keys`` a campaign already has a message for, with that message's row.
 
