@@ -24,8 +24,8 @@ class HttpError(Exception):
     """The server answered something that is not a complete HTTP/1.1 response."""
 
 
-class StaleConnection(Exception):
-    """The server closed a kept-alive connection before this request got any answer."""
+class StaleConnection(HttpError):
+    """The server closed the connection before this request got any answer."""
 
 
 class Connection:
@@ -87,20 +87,21 @@ async def run(
 
     async def one(kind: str, due: float) -> None:
         nonlocal errors
+        request = requests[kind]
         async with slots:
             connection = idle.pop() if idle else None
             try:
-                try:
-                    if connection is None:
-                        raise StaleConnection
-                    status = await asyncio.wait_for(connection.get(requests[kind]), timeout=30)
-                except StaleConnection:
-                    # A kept-alive connection the server closed while it was idle (uvicorn
-                    # does after 5 s): a GET may be retried on a fresh one, as browsers do.
-                    if connection is not None:
+                status = None
+                if connection is not None:
+                    try:
+                        status = await asyncio.wait_for(connection.get(request), timeout=30)
+                    except StaleConnection:
+                        # A kept-alive connection the server closed while it was idle (uvicorn
+                        # does after 5 s): a GET may be retried on a fresh one, as browsers do.
                         connection.close()
+                if status is None:
                     connection = Connection(*await asyncio.open_connection(host, port))
-                    status = await asyncio.wait_for(connection.get(requests[kind]), timeout=30)
+                    status = await asyncio.wait_for(connection.get(request), timeout=30)
             except (OSError, HttpError, asyncio.IncompleteReadError, TimeoutError) as exc:
                 errors += 1
                 problems[f"{type(exc).__name__}: {exc}"[:120]] += 1

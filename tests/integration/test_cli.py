@@ -127,16 +127,8 @@ def test_api_serves_from_several_processes_and_stops_them_all(tmp_path: Path) ->
     )
     postroom("migrate", env=env, cwd=tmp_path)
     key = json.loads(postroom("tenant", "create", "t", "--json", env=env, cwd=tmp_path).stdout)
-    process = subprocess.Popen(
-        [POSTROOM, "api", "--port", str(port), "--processes", "2"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_server(port, env, tmp_path, "api", "--processes", "2")
     try:
-        wait_for_health(f"http://127.0.0.1:{port}")
         children = _children(process.pid)
         servers = [pid for pid in children if b"spawn_main" in _cmdline(pid)]
         assert len(servers) == 2
@@ -231,8 +223,15 @@ def embedded_env(port: int) -> dict[str, str]:
 
 def start_serve(port: int, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
     """`postroom serve` as a user runs it, healthy on return; output captured."""
+    return start_server(port, env, cwd, "serve")
+
+
+def start_server(
+    port: int, env: dict[str, str], cwd: Path, command: str, *options: str
+) -> subprocess.Popen[str]:
+    """`postroom serve` or `postroom api` with ``options``, healthy on return; output captured."""
     process = subprocess.Popen(
-        [POSTROOM, "serve", "--port", str(port)],
+        [POSTROOM, command, "--port", str(port), *options],
         env=env,
         cwd=cwd,
         stdout=subprocess.PIPE,

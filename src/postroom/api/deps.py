@@ -2,8 +2,8 @@
 
 Every synchronous step of a request costs a hop to the thread pool (about 0.3 ms of CPU
 here), so the read endpoints take ``ApiKeyDep``, which only reads the header on the event
-loop, and resolve the key with ``authenticate`` inside their own database transaction: one
-hop and one transaction per read. A read with no key is refused before anything else; one
+loop, and resolve the key with ``authenticate`` on the connection of their own query: one
+hop and one connection per read. A read with no key is refused before anything else; one
 with an unknown key and a malformed query is answered 422 before 401, which tells nothing
 that /openapi.json does not. Writes take ``CallerDep`` and so authenticate before their body
 is looked at.

@@ -218,26 +218,19 @@ def _campaign_status(value: str) -> CampaignStatus:
         ) from None
 
 
-_MESSAGE_VIEW_COLUMNS = (
-    messages.c.id,
-    messages.c.row_number,
-    messages.c.email,
-    messages.c.status,
-    messages.c.attempts,
-    messages.c.last_error,
-    messages.c.sent_at,
-    messages.c.message_id,
-    messages.c.relay_reply,
-)
+# MessageView's fields, and the message columns they are read from, in one order.
 _MESSAGE_VIEW_FIELDS = tuple(MessageView.model_fields)
+_MESSAGE_VIEW_COLUMNS = tuple(
+    messages.c["row_number" if name == "row" else name] for name in _MESSAGE_VIEW_FIELDS
+)
 
 
 def list_messages(
     conn: Connection, campaign_id: str, *, status: str | None, cursor: str | None, limit: int
 ) -> MessagePage:
     """Per-recipient records in file order; ``next_cursor`` continues after the last one."""
-    # Only the columns the page shows, in MessageView's field order: the personalisation
-    # fields and the scheduling times would be decoded for every row only to be thrown away.
+    # Only the columns the page shows: the personalisation fields and the scheduling times
+    # would be decoded for every row only to be thrown away.
     query = select(*_MESSAGE_VIEW_COLUMNS).where(messages.c.campaign_id == campaign_id)
     if status is not None:
         try:

@@ -14,10 +14,11 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from postroom.errors import ConfigError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-# Connections each process keeps open. Connections past these (up to 10 more) are opened for a
-# burst and closed after it, which costs PostgreSQL a new backend process every time, so
-# callers should not run more database threads than this (see api/app.py).
+# Connections each process keeps open. Connections past these (up to POOL_OVERFLOW more) are
+# opened for a burst and closed after it, which costs PostgreSQL a new backend process every
+# time, so callers should not run more database threads than POOL_SIZE (see api/app.py).
 POOL_SIZE = 10
+POOL_OVERFLOW = 10
 SQLITE_BULK_CACHE_KIB = 64 * 1024
 
 
@@ -121,7 +122,7 @@ def _create_engine(url: str) -> Engine:
     # No pre-ping: it would cost every request a round trip. A connection the server dropped
     # fails its one request, and SQLAlchemy then replaces every pooled connection as it is
     # next checked out; recycling keeps connections from outliving server-side timeouts.
-    return create_engine(url, pool_size=POOL_SIZE, max_overflow=10, pool_recycle=1800)
+    return create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_recycle=1800)
 
 
 def _create_sqlite_engine(url: str, database: str | None) -> Engine:
@@ -131,7 +132,7 @@ def _create_sqlite_engine(url: str, database: str | None) -> Engine:
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         pool_size=POOL_SIZE,
-        max_overflow=10,
+        max_overflow=POOL_OVERFLOW,
     )
 
     @event.listens_for(engine, "connect")

@@ -25,8 +25,7 @@ class SeenAddresses:
         self._shift = slots.bit_length() - 1
 
     def may_have(self, key: str) -> bool:
-        h = hash(key)
-        return bool(self._slots[h & self._mask] and self._slots[(h >> self._shift) & self._mask])
+        return bool(self.which_may_have((key,)))
 
     def which_may_have(self, keys: Iterable[str]) -> list[str]:
         """The keys for which ``may_have`` is True, in order (one call for a whole batch)."""
