@@ -50,6 +50,12 @@ class Transient:
     reason: str
     code: int | None = None
     transport_level: bool = False
+    #: The provider dropped the message because we sent too fast (SES throttling, SMTP
+    #: "454 Throttling failure"): retry it, and slow down.
+    throttled: bool = False
+    #: The connection was lost after the message data went out and before the relay's
+    #: reply: the relay may have it, so a retry may deliver it twice.
+    possible_duplicate: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,8 +90,13 @@ class RelayConnection:
         except BrokenSession as exc:
             if is_reused and exc.command == "MAIL FROM" and exc.is_connection_lost:
                 raise _StaleConnection from exc
-            unknown = " (the relay may have the message)" if exc.command == "DATA" else ""
-            return Transient(f"{exc.command}: {exc}{unknown}", transport_level=True)
+            if exc.command == "DATA":
+                return Transient(
+                    f"DATA: {exc} (the relay may have the message)",
+                    transport_level=True,
+                    possible_duplicate=True,
+                )
+            return Transient(f"{exc.command}: {exc}", transport_level=True)
         self.is_usable = True
         return _accepted(reply)
 
