@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     poll_interval_seconds: float = Field(default=1.0, gt=0)
     retry_base_seconds: float = Field(default=300.0, gt=0)
     retry_cap_seconds: float = Field(default=3600.0, gt=0)
+    # A message that keeps failing transiently fails for good this long after its first
+    # attempt (RFC 5321 asks senders to keep trying for days, not minutes).
+    retry_budget_seconds: float = Field(default=3 * 24 * 3600.0, gt=0)
+    # The circuit breaker: this many transport-level failures in a row open it; it lets one
+    # probe through after the cool-down, which doubles with every re-open up to the cap.
+    breaker_failure_threshold: int = Field(default=5, gt=0)
+    breaker_cooldown_seconds: float = Field(default=30.0, gt=0)
+    breaker_max_cooldown_seconds: float = Field(default=600.0, gt=0)
     idempotency_ttl_seconds: int = Field(default=24 * 3600, gt=0)
     # How much `postroom worker` yields the CPU to other processes on its host (os.nice):
     # bulk sending waits a moment, while API requests on the same machine stay quick.

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
-from postroom.runtime import Runtime, build_runtime
-from tests.conftest import make_settings
+from postroom.runtime import Runtime
 from tests.integration.conftest import new_client
 from tests.integration.test_campaign_flow import csv_bytes
 from tests.support.api_client import ApiClient
-from tests.support.counts import assert_counts_match_rows
 from tests.support.live_server import LiveServer
 from tests.support.smtp_relay import SmtpRelay
 
@@ -42,41 +37,6 @@ def test_permanent_and_transient_replies(
         "ok@example.com",
     ]
     api.close()
-
-
-def test_relay_down_keeps_messages_queued_until_it_is_back(
-    database_url: str, tmp_path: Path, server_port: int
-) -> None:
-    relay = SmtpRelay()  # not started yet: connections are refused
-    settings = make_settings(database_url, tmp_path, server_port, transport_url=relay.url)
-    rt = build_runtime(settings, var_dir=tmp_path / "var")
-    server = LiveServer(rt, server_port)
-    server.start()
-    try:
-        api = new_client(rt, server)
-        template_id = api.upload_template("<p>Hi</p>", "Hi")
-        file_id = api.upload_file(csv_bytes([["email"], ["a@example.com"], ["b@example.com"]]))
-        campaign_id = api.create_campaign(template_id=template_id, file_id=file_id).json()[
-            "transaction_id"
-        ]
-        api.wait(campaign_id, until=("sending",))
-        for _ in range(100):
-            messages = api.messages(campaign_id)
-            if all(m["attempts"] >= 1 for m in messages):
-                break
-            time.sleep(0.05)
-        assert all(m["status"] in ("queued", "sending") for m in messages)
-        assert all(m["last_error"] for m in api.messages(campaign_id, status="queued"))
-        relay.start()
-        status = api.wait(campaign_id, timeout=30)
-        assert status["counts"]["sent"] == 2, status
-        assert len(relay.received) == 2
-        api.close()
-    finally:
-        server.stop()
-        relay.stop()
-        assert_counts_match_rows(rt)
-        rt.close()
 
 
 def test_a_message_that_cannot_render_fails_alone(client: ApiClient) -> None:

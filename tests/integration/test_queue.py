@@ -143,7 +143,7 @@ def test_duplicates_of_rows_in_earlier_batches_name_the_first_row(runtime: Runti
 def test_cancel_during_processing_stops_the_file_and_cancels_what_it_wrote(
     runtime: Runtime,
 ) -> None:
-    from postroom.campaigns.service import cancel_campaign
+    from postroom.campaigns.control import cancel_campaign
 
     runtime.settings = runtime.settings.model_copy(update={"ingest_batch_rows": 30})
     campaign_id = prepare_campaign(runtime, 100)

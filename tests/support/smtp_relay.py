@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -29,12 +30,14 @@ class Received:
 @dataclass
 class RecordingHandler:
     """Accepts everything, except recipients in ``reject`` (address -> reply, every time) and
-    ``reject_once`` (address -> reply, the first time only)."""
+    ``reject_once`` (address -> reply, the first time only). ``delay_seconds`` slows every
+    DATA down, as a busy relay would."""
 
     received: list[Received] = field(default_factory=list)
     reject: dict[str, str] = field(default_factory=dict)
     reject_once: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    delay_seconds: float = 0.0
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
@@ -49,6 +52,8 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
         with self.lock:
             self.received.append(
                 Received(

@@ -10,7 +10,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from postroom import __version__
-from postroom.api import campaigns, files, public, templates, uploads
+from postroom.api import campaigns, files, public, system, templates, uploads
 from postroom.api.errors import install_error_handlers
 from postroom.db.engine import POOL_SIZE
 from postroom.runtime import Runtime, build_runtime
@@ -49,7 +49,7 @@ def create_app(rt: Runtime, *, background: Background | None = None) -> FastAPI:
     )
     app.state.runtime = rt
     install_error_handlers(app)
-    for module in (public, uploads, templates, files, campaigns):
+    for module in (public, uploads, templates, files, campaigns, system):
         app.include_router(module.router)
     return app
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection, Row
 
 from postroom.api import idempotency
 from postroom.api.deps import ApiKeyDep, CallerDep, RuntimeDep
 from postroom.api.errors import error_responses
-from postroom.campaigns import service
+from postroom.campaigns import control, service
 from postroom.campaigns.schemas import (
     CampaignAccepted,
     CampaignPage,
@@ -22,7 +24,7 @@ from postroom.campaigns.schemas import (
     dump,
 )
 from postroom.runtime import Runtime
-from postroom.tenants.service import authenticate
+from postroom.tenants.service import Caller, authenticate
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
 
@@ -128,18 +130,66 @@ def campaign_messages(
     return _json(page)
 
 
-@router.post(
-    "/{campaign_id}/cancel",
-    response_model=CampaignStatusView,
-    responses=error_responses(401, 404, 409),
-)
+_CONTROL_ERRORS = error_responses(401, 404, 409)
+
+
+@router.post("/{campaign_id}/cancel", response_model=CampaignStatusView, responses=_CONTROL_ERRORS)
 def cancel_campaign(campaign_id: str, rt: RuntimeDep, caller: CallerDep) -> CampaignStatusView:
     """Cancel: messages not yet handed to the relay become ``cancelled``."""
+    return _control(rt, caller, campaign_id, control.cancel_campaign)
+
+
+@router.post("/{campaign_id}/pause", response_model=CampaignStatusView, responses=_CONTROL_ERRORS)
+def pause_campaign(campaign_id: str, rt: RuntimeDep, caller: CallerDep) -> CampaignStatusView:
+    """Pause: no further batch is claimed; messages in flight finish. Pausing a campaign
+    whose file is still being processed pauses it once the file is in."""
+    return _control(rt, caller, campaign_id, control.pause_campaign)
+
+
+@router.post("/{campaign_id}/resume", response_model=CampaignStatusView, responses=_CONTROL_ERRORS)
+def resume_campaign(campaign_id: str, rt: RuntimeDep, caller: CallerDep) -> CampaignStatusView:
+    """Resume a paused campaign: it sends again, or waits for its ``send_at``."""
+    return _control(rt, caller, campaign_id, control.resume_campaign)
+
+
+class CampaignChange(BaseModel):
+    """Body of ``PATCH /api/v1/campaigns/{id}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    send_at: datetime | None = Field(
+        description="ISO-8601 with a UTC offset; null or a past time means now."
+    )
+
+
+@router.patch(
+    "/{campaign_id}",
+    response_model=CampaignStatusView,
+    responses=error_responses(401, 404, 409, 422),
+)
+def change_campaign(
+    campaign_id: str, body: CampaignChange, rt: RuntimeDep, caller: CallerDep
+) -> CampaignStatusView:
+    """Move ``send_at`` while the campaign has not started sending."""
+
+    def reschedule(conn: Connection, campaign: Row[Any], now: datetime) -> None:
+        control.reschedule_campaign(conn, campaign, body.send_at, now)
+
+    return _control(rt, caller, campaign_id, reschedule)
+
+
+def _control(
+    rt: Runtime,
+    caller: Caller,
+    campaign_id: str,
+    action: Callable[[Connection, Row[Any], datetime], object],
+) -> CampaignStatusView:
     with rt.db.write() as conn:
         campaign = service.get_campaign(conn, caller.tenant_id, campaign_id)
-        service.cancel_campaign(conn, campaign, rt.clock.now())
+        action(conn, campaign, rt.clock.now())
         campaign = service.get_campaign(conn, caller.tenant_id, campaign_id)
-        return service.campaign_status(campaign, base_url=rt.settings.base_url)
+        view = service.campaign_status(campaign, base_url=rt.settings.base_url)
+    rt.wakeups.notify()  # a resumed or rescheduled campaign may be due now
+    return view
 
 
 @router.get(

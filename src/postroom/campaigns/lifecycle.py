@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, select, update
+from sqlalchemy import Connection, Row, delete, func, select, update
 
 from postroom.campaigns.states import CampaignStatus
 from postroom.db.bulk import refresh_statistics
@@ -87,6 +87,8 @@ def finish_processing(conn: Connection, campaign: Row[Any], worker_id: str, now:
         refresh_statistics(conn, messages)
     is_scheduled = current.scheduled_at is not None and current.scheduled_at > now
     status = CampaignStatus.SCHEDULED if is_scheduled else CampaignStatus.SENDING
+    if current.paused_at is not None:  # paused while its file was being processed
+        status = CampaignStatus.PAUSED
     conn.execute(
         update(campaigns)
         .where(
@@ -98,7 +100,7 @@ def finish_processing(conn: Connection, campaign: Row[Any], worker_id: str, now:
             status=status,
             lease_owner=None,
             lease_expires_at=None,
-            started_at=None if is_scheduled else now,
+            started_at=now if status == CampaignStatus.SENDING else None,
         )
     )
     return status
@@ -143,6 +145,15 @@ def start_due_campaigns(conn: Connection, now: datetime) -> int:
     ).rowcount
 
 
+def next_scheduled_start(conn: Connection) -> datetime | None:
+    """When the earliest scheduled campaign is due, so the scheduler can wake exactly then."""
+    return conn.execute(
+        select(func.min(campaigns.c.scheduled_at)).where(
+            campaigns.c.status == CampaignStatus.SCHEDULED
+        )
+    ).scalar()
+
+
 def complete_finished_campaigns(
     conn: Connection, now: datetime, campaign_ids: list[str] | None = None
 ) -> int:
@@ -151,6 +162,7 @@ def complete_finished_campaigns(
         campaigns.c.status == CampaignStatus.SENDING,
         campaigns.c.queued_count == 0,
         campaigns.c.sending_count == 0,
+        campaigns.c.deferred_count == 0,
     )
     if campaign_ids is not None:
         query = query.where(campaigns.c.id.in_(campaign_ids))
@@ -158,11 +170,16 @@ def complete_finished_campaigns(
 
 
 def sending_campaigns(conn: Connection) -> list[Row[Any]]:
-    """Campaigns whose messages may be claimed now, oldest first."""
+    """Campaigns whose messages may be claimed now, oldest first.
+
+    Their rows stay share-locked until the caller's transaction ends (PostgreSQL), so that a
+    pause or cancel waits for the claim in progress and every later claim sees it: pausing
+    takes effect within one batch, and a cancel never misses a message claimed meanwhile."""
     return list(
         conn.execute(
             select(campaigns)
             .where(campaigns.c.status == CampaignStatus.SENDING)
             .order_by(campaigns.c.started_at, campaigns.c.id)
+            .with_for_update(read=True)
         ).all()
     )

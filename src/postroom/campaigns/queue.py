@@ -1,17 +1,34 @@
-"""The message queue in the database: claim due messages under a lease, record outcomes,
-and take back the leases of workers that died."""
+"""The message queue in the database: claim due messages under a lease, keep the lease alive,
+record outcomes, give leases back, and take back the leases of workers that died.
+
+Every status change here also writes a row of ``message_transitions`` and moves the
+campaign's counts, in the same transaction.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, literal, select, update
 
-from postroom.campaigns.counts import move_by_campaign, move_counts
-from postroom.campaigns.states import MessageStatus
-from postroom.db.tables import messages
+from postroom.campaigns.counts import move_counts
+from postroom.campaigns.states import MessageStatus, may_move
+from postroom.db.tables import campaigns, message_transitions, messages
+
+_CLAIMED_COLUMNS = (
+    messages.c.id,
+    messages.c.campaign_id,
+    messages.c.row_number,
+    messages.c.email,
+    messages.c.fields,
+    messages.c.attempts,
+    messages.c.first_attempt_at,
+    messages.c.possible_duplicate,
+)
 
 
 def claim_messages(
@@ -23,14 +40,41 @@ def claim_messages(
     now: datetime,
     lease_seconds: int,
 ) -> list[Row[Any]]:
-    """Lease up to ``limit`` due messages of one campaign. On PostgreSQL the inner SELECT
-    skips rows other workers hold (``FOR UPDATE SKIP LOCKED``); on SQLite the write lock
-    makes the statement atomic. Either way no message is claimed twice."""
+    """Lease up to ``limit`` due messages of one campaign, new and deferred ones interleaved:
+    retries get at most half the batch while new mail is waiting, so a backlog of retries
+    never starves new mail (and new mail never starves due retries).
+
+    On PostgreSQL the inner SELECT skips rows other workers hold (``FOR UPDATE SKIP
+    LOCKED``); on SQLite the write lock makes the statement atomic. Either way no message is
+    claimed twice."""
+
+    def claim(status: MessageStatus, count: int) -> list[Row[Any]]:
+        return _claim(conn, campaign_id, worker_id, status, count, now, lease_seconds)
+
+    retry_share = min(limit, max(1, limit // 2))
+    retries = claim(MessageStatus.DEFERRED, retry_share)
+    fresh = claim(MessageStatus.QUEUED, limit - len(retries))
+    if len(retries) == retry_share:  # more retries may be due: fill what new mail left
+        retries += claim(MessageStatus.DEFERRED, limit - len(retries) - len(fresh))
+    return sorted(retries + fresh, key=lambda r: r.id)
+
+
+def _claim(
+    conn: Connection,
+    campaign_id: str,
+    worker_id: str,
+    status: MessageStatus,
+    limit: int,
+    now: datetime,
+    lease_seconds: int,
+) -> list[Row[Any]]:
+    if limit <= 0:
+        return []
     due = (
         select(messages.c.id)
         .where(
             messages.c.campaign_id == campaign_id,
-            messages.c.status == MessageStatus.QUEUED,
+            messages.c.status == status,
             messages.c.available_at <= now,
         )
         .order_by(messages.c.id)
@@ -46,33 +90,54 @@ def claim_messages(
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             updated_at=now,
         )
-        .returning(
-            messages.c.id,
-            messages.c.campaign_id,
-            messages.c.row_number,
-            messages.c.email,
-            messages.c.fields,
-            messages.c.attempts,
-        )
+        .returning(*_CLAIMED_COLUMNS)
     ).all()
-    move_counts(
-        conn, campaign_id, {MessageStatus.QUEUED: -len(rows), MessageStatus.SENDING: len(rows)}
-    )
-    return sorted(rows, key=lambda r: r.id)
+    if rows:
+        move_counts(conn, campaign_id, {status: -len(rows), MessageStatus.SENDING: len(rows)})
+        _transitions(
+            conn,
+            now,
+            [(r.id, r.campaign_id, status, MessageStatus.SENDING, r.attempts, None) for r in rows],
+        )
+    return list(rows)
+
+
+def extend_leases(
+    conn: Connection, worker_id: str, message_pks: Sequence[int], now: datetime, lease_seconds: int
+) -> int:
+    """The heartbeat: push the lease of messages this worker still holds further out."""
+    if not message_pks:
+        return 0
+    return conn.execute(
+        update(messages)
+        .where(
+            messages.c.id.in_(message_pks),
+            messages.c.lease_owner == worker_id,
+            messages.c.status == MessageStatus.SENDING,
+        )
+        .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
+    ).rowcount
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What happened to one claimed message, as the queue records it."""
+    """What happened to one claimed message, as the queue records it.
+
+    ``status`` is sent, failed, deferred (retry at ``retry_at``) or queued (not attempted:
+    the transport as a whole was down or throttled us; claimable again at ``retry_at``).
+    """
 
     message_pk: int
     campaign_id: str
-    status: MessageStatus  # sent | failed | queued (to retry)
+    status: MessageStatus
     error: str | None = None
     relay_reply: str | None = None
     message_id: str | None = None
+    provider_message_id: str | None = None
     retry_at: datetime | None = None
     is_attempt: bool = True
+    #: The relay may have it already (connection lost mid-transaction); counted once.
+    newly_possible_duplicate: bool = False
 
 
 def record_outcomes(
@@ -83,18 +148,40 @@ def record_outcomes(
     owner's result, and the counts move only for the rows really written."""
     groups: dict[tuple[str, MessageStatus], list[Outcome]] = {}
     for outcome in outcomes:
+        if not may_move(MessageStatus.SENDING, outcome.status):
+            raise ValueError(f"a sending message cannot become {outcome.status}")
         groups.setdefault((outcome.campaign_id, outcome.status), []).append(outcome)
     written = 0
     for (campaign_id, status), group in groups.items():
         moved = _write_outcomes(conn, worker_id, group, now)
-        move_counts(conn, campaign_id, {MessageStatus.SENDING: -moved, status: moved})
-        written += moved
+        move_counts(conn, campaign_id, {MessageStatus.SENDING: -len(moved), status: len(moved)})
+        duplicates = sum(1 for o in moved if o.newly_possible_duplicate)
+        if duplicates:
+            _count_possible_duplicates(conn, {campaign_id: duplicates})
+        written += len(moved)
     return written
 
 
 def _write_outcomes(
     conn: Connection, worker_id: str, outcomes: list[Outcome], now: datetime
-) -> int:
+) -> list[Outcome]:
+    # Lock the rows this worker still holds first: an expired lease taken back meanwhile
+    # must neither be overwritten nor counted.
+    held: dict[int, int] = {
+        pk: attempts
+        for pk, attempts in conn.execute(
+            select(messages.c.id, messages.c.attempts)
+            .where(
+                messages.c.id.in_([o.message_pk for o in outcomes]),
+                messages.c.lease_owner == worker_id,
+                messages.c.status == MessageStatus.SENDING,
+            )
+            .with_for_update()
+        )
+    }
+    moved = [o for o in outcomes if o.message_pk in held]
+    if not moved:
+        return []
     statement = (
         update(messages)
         .where(
@@ -105,9 +192,16 @@ def _write_outcomes(
         .values(
             status=bindparam("new_status"),
             attempts=messages.c.attempts + bindparam("attempt"),
+            # The retry budget starts at the first real attempt and never moves afterwards.
+            first_attempt_at=func.coalesce(
+                messages.c.first_attempt_at,
+                bindparam("attempted_at", type_=messages.c.first_attempt_at.type),
+            ),
+            possible_duplicate=messages.c.possible_duplicate | bindparam("dup"),
             last_error=bindparam("error"),
             relay_reply=bindparam("reply"),
             message_id=bindparam("mid"),
+            provider_message_id=bindparam("provider_id"),
             sent_at=bindparam("sent"),
             available_at=bindparam("available"),
             lease_owner=None,
@@ -120,28 +214,173 @@ def _write_outcomes(
             "pk": o.message_pk,
             "new_status": o.status.value,
             "attempt": 1 if o.is_attempt else 0,
+            "attempted_at": now if o.is_attempt else None,
+            "dup": o.newly_possible_duplicate,
             "error": o.error,
             "reply": o.relay_reply,
             "mid": o.message_id,
+            "provider_id": o.provider_message_id,
             "sent": now if o.status == MessageStatus.SENT else None,
             "available": o.retry_at or now,
         }
-        for o in outcomes
+        for o in moved
     ]
-    return conn.execute(statement, params).rowcount
+    conn.execute(statement, params)
+    _transitions(
+        conn,
+        now,
+        [
+            (
+                o.message_pk,
+                o.campaign_id,
+                MessageStatus.SENDING,
+                o.status,
+                held[o.message_pk] + (1 if o.is_attempt else 0),
+                o.relay_reply if o.status == MessageStatus.SENT else o.error,
+            )
+            for o in moved
+        ],
+    )
+    return moved
+
+
+def release_leases(
+    conn: Connection, worker_id: str, message_pks: Sequence[int], now: datetime
+) -> int:
+    """Give back messages this worker claimed but never handed to the transport (a clean
+    stop, an open breaker): they are queued again at once, with no attempt charged."""
+    if not message_pks:
+        return 0
+    rows = conn.execute(
+        update(messages)
+        .where(
+            messages.c.id.in_(message_pks),
+            messages.c.lease_owner == worker_id,
+            messages.c.status == MessageStatus.SENDING,
+        )
+        .values(
+            status=MessageStatus.QUEUED,
+            lease_owner=None,
+            lease_expires_at=None,
+            available_at=now,
+            updated_at=now,
+        )
+        .returning(messages.c.id, messages.c.campaign_id, messages.c.attempts)
+    ).all()
+    _back_to_queue(conn, rows, now, "lease released")
+    return len(rows)
 
 
 def reclaim_expired_leases(conn: Connection, now: datetime) -> int:
-    """Messages leased by a worker that stopped answering go back to the queue."""
-    campaign_ids = (
-        conn.execute(
-            update(messages)
-            .where(messages.c.status == MessageStatus.SENDING, messages.c.lease_expires_at < now)
-            .values(status=MessageStatus.QUEUED, lease_owner=None, lease_expires_at=None)
-            .returning(messages.c.campaign_id)
-        )
-        .scalars()
-        .all()
+    """Messages leased by a worker that stopped answering go back to the queue, flagged
+    ``possible_duplicate``: the worker may have handed them to the relay before it died, so
+    the retry (with the same Message-ID) may deliver a second copy."""
+    expired = (
+        messages.c.status == MessageStatus.SENDING,
+        messages.c.lease_expires_at < now,
     )
-    move_by_campaign(conn, campaign_ids, MessageStatus.SENDING, MessageStatus.QUEUED)
-    return len(campaign_ids)
+    values = {
+        "status": MessageStatus.QUEUED,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "possible_duplicate": True,
+        "available_at": now,
+        "updated_at": now,
+    }
+    returned = (messages.c.id, messages.c.campaign_id, messages.c.attempts)
+    newly_flagged = conn.execute(
+        update(messages)
+        .where(*expired, messages.c.possible_duplicate.is_(False))
+        .values(values)
+        .returning(*returned)
+    ).all()
+    flagged_before = conn.execute(
+        update(messages).where(*expired).values(values).returning(*returned)
+    ).all()
+    _count_possible_duplicates(conn, Counter(r.campaign_id for r in newly_flagged))
+    rows = [*newly_flagged, *flagged_before]
+    _back_to_queue(conn, rows, now, "lease expired: the worker stopped answering")
+    return len(rows)
+
+
+def _back_to_queue(conn: Connection, rows: Sequence[Row[Any]], now: datetime, why: str) -> None:
+    for campaign_id, moved in Counter(r.campaign_id for r in rows).items():
+        move_counts(conn, campaign_id, {MessageStatus.SENDING: -moved, MessageStatus.QUEUED: moved})
+    _transitions(
+        conn,
+        now,
+        [
+            (r.id, r.campaign_id, MessageStatus.SENDING, MessageStatus.QUEUED, r.attempts, why)
+            for r in rows
+        ],
+    )
+
+
+def _count_possible_duplicates(conn: Connection, by_campaign: dict[str, int]) -> None:
+    for campaign_id, count in by_campaign.items():
+        conn.execute(
+            update(campaigns)
+            .where(campaigns.c.id == campaign_id)
+            .values(possible_duplicate_count=campaigns.c.possible_duplicate_count + count)
+        )
+
+
+Transition = tuple[int, str, MessageStatus, MessageStatus, int, str | None]
+
+
+def _transitions(conn: Connection, now: datetime, rows: Iterable[Transition]) -> None:
+    params = [
+        {
+            "message_pk": pk,
+            "campaign_id": campaign_id,
+            "at": now,
+            "from_status": source.value,
+            "to_status": target.value,
+            "attempt": attempt,
+            "detail": detail,
+        }
+        for pk, campaign_id, source, target, attempt, detail in rows
+    ]
+    if params:
+        conn.execute(insert(message_transitions), params)
+
+
+def cancel_messages(conn: Connection, campaign_id: str, now: datetime, why: str) -> int:
+    """Every message of the campaign not yet handed to the relay becomes ``cancelled``.
+
+    The caller has already moved the campaign out of ``sending`` in this transaction, and
+    claims share-lock the campaign row (``lifecycle.sending_campaigns``), so no claim slips in
+    between recording these transitions and making them."""
+    cancelled = 0
+    for source in (MessageStatus.QUEUED, MessageStatus.DEFERRED):
+        waiting = (messages.c.campaign_id == campaign_id, messages.c.status == source)
+        conn.execute(
+            insert(message_transitions).from_select(
+                [
+                    "message_pk",
+                    "campaign_id",
+                    "at",
+                    "from_status",
+                    "to_status",
+                    "attempt",
+                    "detail",
+                ],
+                select(
+                    messages.c.id,
+                    messages.c.campaign_id,
+                    literal(now, message_transitions.c.at.type),
+                    literal(source.value),
+                    literal(MessageStatus.CANCELLED.value),
+                    messages.c.attempts,
+                    literal(why),
+                ).where(*waiting),
+            )
+        )
+        moved = conn.execute(
+            update(messages)
+            .where(*waiting)
+            .values(status=MessageStatus.CANCELLED, lease_owner=None, updated_at=now)
+        ).rowcount
+        move_counts(conn, campaign_id, {source: -moved, MessageStatus.CANCELLED: moved})
+        cancelled += moved
+    return cancelled

@@ -49,6 +49,7 @@ class MessageCounts(BaseModel):
     queued: int = 0
     sending: int = 0
     sent: int = 0
+    deferred: int = 0
     failed: int = 0
     suppressed: int = 0
     cancelled: int = 0
@@ -71,11 +72,16 @@ class CampaignStatusView(BaseModel):
     scheduled_at: datetime | None
     error: CampaignError | None
     counts: MessageCounts
+    possible_duplicates: int = Field(
+        description="Messages that may have reached the relay twice: a worker died or the "
+        "connection was lost while they were being handed over."
+    )
     file: FileReport
     progress: float
     metadata: dict[str, str]
     created_at: datetime
     started_at: datetime | None
+    paused_at: datetime | None
     completed_at: datetime | None
 
 
@@ -90,10 +96,15 @@ class MessageView(BaseModel):
     email: str
     status: str
     attempts: int
+    next_attempt_at: datetime | None = Field(description="When a deferred message is retried.")
     last_error: str | None
     sent_at: datetime | None
     message_id: str | None
     relay_reply: str | None
+    provider_message_id: str | None = Field(
+        description="The relay's queue id or the provider's message id (SES MessageId)."
+    )
+    possible_duplicate: bool
 
 
 class MessagePage(BaseModel):

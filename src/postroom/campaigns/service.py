@@ -10,9 +10,8 @@ from email.utils import parseaddr
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, case, insert, select
 
-from postroom.campaigns.counts import move_counts
 from postroom.campaigns.cursors import decode_cursor, encode_cursor
 from postroom.campaigns.schemas import (
     CampaignError,
@@ -25,13 +24,12 @@ from postroom.campaigns.schemas import (
     MessageView,
 )
 from postroom.campaigns.states import (
-    ACTIVE_CAMPAIGN_STATUSES,
     FINAL_MESSAGE_STATUSES,
     CampaignStatus,
     MessageStatus,
 )
 from postroom.db.tables import campaigns, files, messages, row_issues, templates
-from postroom.errors import BadRequest, Conflict, NotFound, Unprocessable
+from postroom.errors import BadRequest, NotFound, Unprocessable
 from postroom.ids import new_id
 
 CSV_DELIMITERS = (",", ";", "\t", "|")
@@ -160,6 +158,7 @@ def _status_view(campaign: Row[Any], counts: MessageCounts, base_url: str) -> Ca
         scheduled_at=campaign.scheduled_at,
         error=error,
         counts=counts,
+        possible_duplicates=campaign.possible_duplicate_count,
         file=FileReport(
             rows=campaign.valid_rows + campaign.invalid_rows + campaign.duplicate_rows,
             valid=campaign.valid_rows,
@@ -173,6 +172,7 @@ def _status_view(campaign: Row[Any], counts: MessageCounts, base_url: str) -> Ca
         metadata=campaign.metadata,
         created_at=campaign.created_at,
         started_at=campaign.started_at,
+        paused_at=campaign.paused_at,
         completed_at=campaign.completed_at,
     )
 
@@ -220,8 +220,15 @@ def _campaign_status(value: str) -> CampaignStatus:
 
 # MessageView's fields, and the message columns they are read from, in one order.
 _MESSAGE_VIEW_FIELDS = tuple(MessageView.model_fields)
+_MESSAGE_VIEW_SOURCES: dict[str, Any] = {
+    "row": messages.c.row_number,
+    "next_attempt_at": case(
+        (messages.c.status == MessageStatus.DEFERRED.value, messages.c.available_at), else_=None
+    ),
+}
 _MESSAGE_VIEW_COLUMNS = tuple(
-    messages.c["row_number" if name == "row" else name] for name in _MESSAGE_VIEW_FIELDS
+    _MESSAGE_VIEW_SOURCES[name] if name in _MESSAGE_VIEW_SOURCES else messages.c[name]
+    for name in _MESSAGE_VIEW_FIELDS
 )
 
 
@@ -248,30 +255,6 @@ def list_messages(
     page = [MessageView(**dict(zip(_MESSAGE_VIEW_FIELDS, r, strict=True))) for r in rows[:limit]]
     next_cursor = encode_cursor(rows[limit - 1][0]) if len(rows) > limit else None
     return MessagePage(messages=page, next_cursor=next_cursor)
-
-
-def cancel_campaign(conn: Connection, campaign: Row[Any], now: datetime) -> None:
-    """Stop a campaign: messages not yet handed to the relay become ``cancelled``; messages
-    in flight finish and keep their real outcome."""
-    result = conn.execute(
-        update(campaigns)
-        .where(campaigns.c.id == campaign.id, campaigns.c.status.in_(ACTIVE_CAMPAIGN_STATUSES))
-        .values(status=CampaignStatus.CANCELLED, completed_at=now, lease_owner=None)
-    )
-    if result.rowcount == 0:
-        raise Conflict(
-            f"The campaign is already {campaign.status}.",
-            code="campaign_finished",
-            details={"status": campaign.status},
-        )
-    cancelled = conn.execute(
-        update(messages)
-        .where(messages.c.campaign_id == campaign.id, messages.c.status == MessageStatus.QUEUED)
-        .values(status=MessageStatus.CANCELLED, updated_at=now)
-    ).rowcount
-    move_counts(
-        conn, campaign.id, {MessageStatus.QUEUED: -cancelled, MessageStatus.CANCELLED: cancelled}
-    )
 
 
 #: Spreadsheets run cells that start with these as formulas.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -29,7 +30,15 @@ metadata = MetaData(
 )
 
 #: Every message status (campaigns.states spells them for the API; the schema needs the names).
-MESSAGE_STATUSES = ("queued", "sending", "sent", "failed", "suppressed", "cancelled")
+MESSAGE_STATUSES = (
+    "queued",
+    "sending",
+    "sent",
+    "deferred",
+    "failed",
+    "suppressed",
+    "cancelled",
+)
 
 # SQLite needs INTEGER (not BIGINT) for an auto-incrementing rowid primary key.
 MessageId = BigInteger().with_variant(Integer(), "sqlite")
@@ -97,7 +106,7 @@ campaigns = Table(
     Column("email_column", String(200)),
     Column("csv_delimiter", String(1)),
     Column("metadata", JSON, nullable=False),
-    # processing | scheduled | sending | completed | failed | cancelled
+    # processing | scheduled | sending | paused | completed | failed | cancelled
     Column("status", String(20), nullable=False),
     Column("error_code", String(60)),
     Column("error_message", Text),
@@ -114,6 +123,11 @@ campaigns = Table(
         Column(f"{status}_count", Integer, nullable=False, default=0, server_default="0")
         for status in MESSAGE_STATUSES
     ),
+    # Messages that may have reached the relay twice (a worker died or the connection was
+    # lost mid-transaction), counted once each.
+    Column("possible_duplicate_count", Integer, nullable=False, default=0, server_default="0"),
+    # Set while paused; during processing it makes the campaign paused once its file is in.
+    Column("paused_at", UtcDateTime),
     Column("lease_owner", String(80)),
     Column("lease_expires_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),
@@ -132,15 +146,23 @@ messages = Table(
     Column("email", String(320), nullable=False),
     Column("email_key", String(320), nullable=False),
     Column("fields", Text, nullable=False),  # the row as compact JSON
-    # queued | sending | sent | failed | suppressed | cancelled
+    # queued | sending | sent | deferred | failed | suppressed | cancelled
     Column("status", String(20), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
+    # When it may be claimed: its creation, or the next attempt of a deferred message.
     Column("available_at", UtcDateTime, nullable=False),
+    # The start of its retry budget.
+    Column("first_attempt_at", UtcDateTime),
+    Column(
+        "possible_duplicate", Boolean, nullable=False, default=False, server_default=text("false")
+    ),
     Column("lease_owner", String(80)),
     Column("lease_expires_at", UtcDateTime),
     Column("last_error", Text),
     Column("message_id", String(200)),
     Column("relay_reply", Text),
+    # The relay's queue id or the provider's message id (SES MessageId), to match its events.
+    Column("provider_message_id", String(200)),
     Column("sent_at", UtcDateTime),
     Column("updated_at", UtcDateTime, nullable=False),
     UniqueConstraint("campaign_id", "email_key", name="uq_messages_campaign_email"),
@@ -152,6 +174,35 @@ messages = Table(
         sqlite_where=text("status = 'sending'"),
         postgresql_where=text("status = 'sending'"),
     ),
+)
+
+# Every status change of a message after it was written from the file, with its time.
+message_transitions = Table(
+    "message_transitions",
+    metadata,
+    Column("id", MessageId, primary_key=True, autoincrement=True),
+    Column("message_pk", MessageId, nullable=False),
+    Column("campaign_id", String(40), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("from_status", String(20), nullable=False),
+    Column("to_status", String(20), nullable=False),
+    Column("attempt", Integer, nullable=False),  # the message's attempts after the change
+    Column("detail", Text),  # the relay's reply or the reason
+    Index("ix_message_transitions_message_pk", "message_pk", "id"),
+)
+
+# One circuit breaker per transport, shared by every worker process: closed | open | half_open.
+breakers = Table(
+    "breakers",
+    metadata,
+    Column("transport", String(300), primary_key=True),
+    Column("state", String(12), nullable=False),
+    Column("failures", Integer, nullable=False),  # transport-level failures in a row
+    Column("opened_count", Integer, nullable=False),  # opens in a row, for the cool-down
+    Column("last_error", Text),
+    Column("retry_at", UtcDateTime),  # when an open breaker lets one probe through
+    Column("probe_owner", String(80)),
+    Column("updated_at", UtcDateTime, nullable=False),
 )
 
 row_issues = Table(

@@ -4,9 +4,12 @@ record what the relay said. One batch at a time, as named steps."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row
@@ -14,15 +17,22 @@ from sqlalchemy import Row
 from postroom.campaigns import lifecycle, queue
 from postroom.campaigns.queue import Outcome
 from postroom.campaigns.states import MessageStatus
+from postroom.delivery import breaker_store
+from postroom.delivery.breaker import Admission, Breaker, BreakerPolicy, BreakerState, breaker_name
 from postroom.delivery.compose import CampaignComposer, ComposeError, Mailbox, wire_address
-from postroom.delivery.retry import next_attempt_at
+from postroom.delivery.retry import next_retry_at
 from postroom.runtime import Runtime
 from postroom.templates.sandbox import CompiledTemplate, RenderError, TemplateCache
 from postroom.templates.service import get_template
-from postroom.transports.base import Accepted, Envelope, Permanent, Transport
+from postroom.transports.base import Accepted, Envelope, Permanent, Transient, Transport
+
+log = logging.getLogger(__name__)
 
 MIN_SHARE_PER_CAMPAIGN = 10
 PREPARE_SLICE = 16  # messages rendered between two looks at the network (a few ms)
+# A provider that says we send too fast gets a pause from this worker, doubling while it
+# keeps saying so.
+THROTTLE_PAUSE_SECONDS = (1.0, 30.0)
 
 
 @dataclass
@@ -43,6 +53,8 @@ class Prepared:
     message_pk: int
     campaign_id: str
     attempts: int
+    first_attempt_at: datetime | None
+    possible_duplicate: bool
     envelope: Envelope | None = None
     failure: str | None = None
 
@@ -56,19 +68,34 @@ class Sender:
         self.worker_id = worker_id
         self.templates = TemplateCache()
         self._contexts: dict[str, CampaignContext] = {}
+        settings = rt.settings
+        self.breaker_name = breaker_name(settings.transport_url)
+        self.breaker_policy = BreakerPolicy(
+            failure_threshold=settings.breaker_failure_threshold,
+            cooldown_seconds=settings.breaker_cooldown_seconds,
+            max_cooldown_seconds=settings.breaker_max_cooldown_seconds,
+        )
+        self._throttle_pause = 0.0
 
-    async def send_due(self) -> int:
-        """Send one batch of due messages; returns how many were handled (0: nothing due)."""
+    async def send_due(self, stopping: Callable[[], bool] = lambda: False) -> int:
+        """Send one batch of due messages; returns how many were handled (0: nothing due, or
+        the breaker is open). When ``stopping`` turns true before the batch goes out, its
+        messages are handed back untouched."""
         claimed = await asyncio.to_thread(self._claim)
         if not claimed:
             return 0
         prepared = await self._prepare(claimed)
+        if stopping():
+            await asyncio.to_thread(self._release, [p.message_pk for p in prepared])
+            return len(claimed)
         ready = [p for p in prepared if p.envelope is not None]
-        results = await self.transport.send_many([p.envelope for p in ready if p.envelope])
+        async with self._leases_kept([p.message_pk for p in ready]):
+            results = await self.transport.send_many([p.envelope for p in ready if p.envelope])
         now = self.rt.clock.now()
         outcomes = [self._failure(p) for p in prepared if p.envelope is None]
         outcomes += [self._outcome(p, r, now) for p, r in zip(ready, results, strict=True)]
-        await asyncio.to_thread(self._record, outcomes, {p.campaign_id for p in prepared})
+        await asyncio.to_thread(self._record, outcomes, results, {p.campaign_id for p in prepared})
+        await self._slow_down_if_throttled(results)
         return len(claimed)
 
     def _claim(self) -> list[Row[Any]]:
@@ -76,13 +103,16 @@ class Sender:
         now = self.rt.clock.now()
         claimed: list[Row[Any]] = []
         with self.rt.db.write() as conn:
+            batch_size = self._admitted_batch(conn, now)
+            if batch_size == 0:
+                return []
             active = lifecycle.sending_campaigns(conn)
             self.forget_finished({campaign.id for campaign in active})
             if not active:
                 return []
-            share = max(MIN_SHARE_PER_CAMPAIGN, settings.send_batch_size // len(active))
+            share = max(MIN_SHARE_PER_CAMPAIGN, batch_size // len(active))
             for campaign in active:
-                room = settings.send_batch_size - len(claimed)
+                room = batch_size - len(claimed)
                 if room <= 0:
                     break
                 claimed += queue.claim_messages(
@@ -97,6 +127,19 @@ class Sender:
                 if campaign.id not in self._contexts:
                     self._contexts[campaign.id] = self._context(conn, campaign)
         return claimed
+
+    def _admitted_batch(self, conn: Any, now: datetime) -> int:
+        """How many messages the breaker lets this worker claim: a batch, one probe, or none."""
+        breaker = breaker_store.read_breaker(conn, self.breaker_name)
+        admission = breaker.admission(now)
+        if admission == Admission.BATCH:
+            return self.rt.settings.send_batch_size
+        if admission == Admission.PROBE:
+            deadline = now + timedelta(seconds=self.rt.settings.lease_seconds)
+            if breaker_store.take_probe(conn, self.breaker_name, self.worker_id, now, deadline):
+                log.info("breaker %s: probing the relay with one message", self.breaker_name)
+                return 1
+        return 0
 
     def _context(self, conn: Any, campaign: Row[Any]) -> CampaignContext:
         template = get_template(conn, campaign.tenant_id, campaign.template_id)
@@ -128,7 +171,9 @@ class Sender:
         return prepared
 
     def _prepare_one(self, row: Row[Any], now: datetime) -> Prepared:
-        prepared = Prepared(row.id, row.campaign_id, row.attempts)
+        prepared = Prepared(
+            row.id, row.campaign_id, row.attempts, row.first_attempt_at, row.possible_duplicate
+        )
         context = self._contexts[row.campaign_id]
         fields: dict[str, str] = json.loads(row.fields)
         fields["email"] = row.email
@@ -171,45 +216,141 @@ class Sender:
 
     def _outcome(self, prepared: Prepared, result: Any, now: datetime) -> Outcome:
         assert prepared.envelope is not None
+        pk, campaign_id = prepared.message_pk, prepared.campaign_id
         message_id = prepared.envelope.message_id
         if isinstance(result, Accepted):
             return Outcome(
-                prepared.message_pk,
-                prepared.campaign_id,
+                pk,
+                campaign_id,
                 MessageStatus.SENT,
                 relay_reply=result.reply,
                 message_id=message_id,
+                provider_message_id=result.queue_id,
             )
         error = result.reason  # the relay's reply, code included
         if isinstance(result, Permanent):
             return Outcome(
-                prepared.message_pk,
-                prepared.campaign_id,
-                MessageStatus.FAILED,
+                pk, campaign_id, MessageStatus.FAILED, error=error, message_id=message_id
+            )
+        newly_duplicate = result.possible_duplicate and not prepared.possible_duplicate
+        if result.transport_level or result.throttled:
+            # The relay as a whole failed, or the provider dropped the message because we
+            # sent too fast: no attempt is charged and the retry budget does not start.
+            pause = THROTTLE_PAUSE_SECONDS[0] if result.throttled else 0.0
+            return Outcome(
+                pk,
+                campaign_id,
+                MessageStatus.QUEUED,
                 error=error,
                 message_id=message_id,
+                retry_at=now + timedelta(seconds=pause),
+                is_attempt=False,
+                newly_possible_duplicate=newly_duplicate,
             )
         settings = self.rt.settings
-        retry_at = next_attempt_at(
+        retry_at = next_retry_at(
             prepared.attempts + 1,
+            prepared.first_attempt_at,
             now,
             base_seconds=settings.retry_base_seconds,
             cap_seconds=settings.retry_cap_seconds,
+            budget_seconds=settings.retry_budget_seconds,
         )
+        if retry_at is None:
+            return Outcome(
+                pk,
+                campaign_id,
+                MessageStatus.FAILED,
+                error=f"retries_exhausted: {error}",
+                message_id=message_id,
+                newly_possible_duplicate=newly_duplicate,
+            )
         return Outcome(
-            prepared.message_pk,
-            prepared.campaign_id,
-            MessageStatus.QUEUED,
+            pk,
+            campaign_id,
+            MessageStatus.DEFERRED,
             error=error,
             retry_at=retry_at,
             message_id=message_id,
+            newly_possible_duplicate=newly_duplicate,
         )
 
-    def _record(self, outcomes: list[Outcome], campaign_ids: set[str]) -> None:
+    def _record(self, outcomes: list[Outcome], results: list[Any], campaign_ids: set[str]) -> None:
         now = self.rt.clock.now()
+        failures = [r for r in results if isinstance(r, Transient) and r.transport_level]
+        # Any answer about a recipient, even a refusal, shows that the relay itself works.
+        answered = sum(
+            1
+            for r in results
+            if not (isinstance(r, Transient) and (r.transport_level or r.throttled))
+        )
         with self.rt.db.write() as conn:
             queue.record_outcomes(conn, self.worker_id, outcomes, now)
             lifecycle.complete_finished_campaigns(conn, now, sorted(campaign_ids))
+            before, after = breaker_store.record_results(
+                conn,
+                self.breaker_name,
+                successes=answered,
+                failures=len(failures),
+                last_error=failures[-1].reason if failures else None,
+                now=now,
+                policy=self.breaker_policy,
+            )
+        self._log_breaker_change(before, after)
+
+    def _log_breaker_change(self, before: Breaker, after: Breaker) -> None:
+        if before.state == after.state:
+            return
+        if after.state == BreakerState.OPEN:
+            log.warning(
+                "breaker %s opened after %d transport failures (%s); next probe at %s",
+                after.transport,
+                after.failures,
+                after.last_error,
+                after.retry_at,
+            )
+        elif after.state == BreakerState.CLOSED:
+            log.info("breaker %s closed: the relay answers again", after.transport)
+
+    def _release(self, message_pks: list[int]) -> None:
+        with self.rt.db.write() as conn:
+            queue.release_leases(conn, self.worker_id, message_pks, self.rt.clock.now())
+
+    @contextlib.asynccontextmanager
+    async def _leases_kept(self, message_pks: list[int]) -> AsyncIterator[None]:
+        """Extend the batch's leases while it is being sent, so a slow relay never makes a
+        live worker's messages look abandoned."""
+        heartbeat = asyncio.ensure_future(self._heartbeat(message_pks))
+        try:
+            yield
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _heartbeat(self, message_pks: list[int]) -> None:
+        lease_seconds = self.rt.settings.lease_seconds
+        while True:
+            await asyncio.sleep(lease_seconds / 3)
+            try:
+                await asyncio.to_thread(self._extend, message_pks, lease_seconds)
+            except Exception:
+                log.exception("could not extend the leases of a batch in flight")
+
+    def _extend(self, message_pks: list[int], lease_seconds: int) -> None:
+        with self.rt.db.write() as conn:
+            queue.extend_leases(
+                conn, self.worker_id, message_pks, self.rt.clock.now(), lease_seconds
+            )
+
+    async def _slow_down_if_throttled(self, results: list[Any]) -> None:
+        if not any(isinstance(r, Transient) and r.throttled for r in results):
+            self._throttle_pause = 0.0
+            return
+        first, cap = THROTTLE_PAUSE_SECONDS
+        self._throttle_pause = min(cap, self._throttle_pause * 2 or first)
+        log.warning("the provider throttled us: pausing %.1f s", self._throttle_pause)
+        await asyncio.sleep(self._throttle_pause)
 
     def forget_finished(self, active_ids: set[str]) -> None:
         """Drop contexts of campaigns that are no longer sending."""

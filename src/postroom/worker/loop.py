@@ -71,7 +71,7 @@ class Worker:
         sender = Sender(self.rt, self.transport, self.worker_id)
         while not stop.is_set():
             try:
-                handled = await sender.send_due()
+                handled = await sender.send_due(stopping=stop.is_set)
             except Exception:
                 log.exception("send step failed")
                 handled = 0
@@ -80,23 +80,30 @@ class Worker:
 
     async def _maintain_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            wait = MAINTENANCE_INTERVAL_SECONDS
             try:
-                await asyncio.to_thread(self._maintain)
+                wait = await asyncio.to_thread(self._maintain)
             except Exception:
                 log.exception("maintenance step failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), MAINTENANCE_INTERVAL_SECONDS)
+                await asyncio.wait_for(stop.wait(), wait)
 
-    def _maintain(self) -> None:
+    def _maintain(self) -> float:
         """Start scheduled campaigns that are due, take back dead workers' leases, and
-        complete campaigns with nothing left to send."""
+        complete campaigns with nothing left to send. Returns how long to wait: at most the
+        interval, less when a scheduled campaign falls due sooner (it starts on time)."""
         now = self.rt.clock.now()
         with self.rt.db.write() as conn:
             started = lifecycle.start_due_campaigns(conn, now)
             queue.reclaim_expired_leases(conn, now)
             lifecycle.complete_finished_campaigns(conn, now)
+            next_start = lifecycle.next_scheduled_start(conn)
         if started:
             self.rt.wakeups.notify()
+        if next_start is None:
+            return MAINTENANCE_INTERVAL_SECONDS
+        until_start = (next_start - self.rt.clock.now()).total_seconds()
+        return min(MAINTENANCE_INTERVAL_SECONDS, max(until_start, 0.0) + 0.005)
 
     def _poll(self) -> float:
         return self.rt.settings.poll_interval_seconds
