@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from postroom.campaigns.queue import Outcome
 from postroom.campaigns.states import MessageStatus
 from postroom.delivery.compose import CampaignComposer, ComposeError, Mailbox, wire_address
 from postroom.delivery.retry import next_attempt_at
+from postroom.observability.metrics import record_sends
 from postroom.runtime import Runtime
 from postroom.templates.sandbox import CompiledTemplate, RenderError, TemplateCache
 from postroom.templates.service import get_template
@@ -64,7 +66,9 @@ class Sender:
             return 0
         prepared = await self._prepare(claimed)
         ready = [p for p in prepared if p.envelope is not None]
+        started = time.perf_counter()
         results = await self.transport.send_many([p.envelope for p in ready if p.envelope])
+        record_sends(self.transport.name, results, time.perf_counter() - started)
         now = self.rt.clock.now()
         outcomes = [self._failure(p) for p in prepared if p.envelope is None]
         outcomes += [self._outcome(p, r, now) for p, r in zip(ready, results, strict=True)]
