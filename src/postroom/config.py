@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError
@@ -57,6 +58,10 @@ class Settings(BaseSettings):
     # How much `postroom worker` yields the CPU to other processes on its host (os.nice):
     # bulk sending waits a moment, while API requests on the same machine stay quick.
     worker_niceness: int = Field(default=10, ge=0, le=19)
+    # 0: `postroom worker` serves no metrics; the API always serves them on /metrics.
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+
+    log_format: Literal["text", "json"] = "text"
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import ServerFactory
 from tests.integration.test_campaign_flow import csv_bytes
@@ -41,6 +42,15 @@ def breaker_state(api: ApiClient) -> str:
     return state
 
 
+def breaker_gauge(api: ApiClient, transport: str) -> float:
+    scraped = api.http.get("/metrics").text
+    for family in text_string_to_metric_families(scraped):
+        for sample in family.samples:
+            if sample.name == "postroom_breaker_open" and sample.labels["transport"] == transport:
+                return sample.value
+    raise AssertionError(f"no breaker gauge for {transport}")
+
+
 def wait_for(condition: Any, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -66,6 +76,7 @@ def test_a_relay_outage_opens_the_breaker_and_no_message_is_blamed(
         status = system_status(api)
         (breaker,) = status["breakers"]
         assert "refused" in breaker["last_error"] or "cannot" in breaker["last_error"]
+        assert breaker_gauge(api, breaker["transport"]) in (1.0, 0.5)  # open, or probing
         # While the relay is down nothing is charged: no attempt, no failure, no deferral.
         time.sleep(1.0)
         messages = api.messages(campaign_id)
@@ -80,6 +91,7 @@ def test_a_relay_outage_opens_the_breaker_and_no_message_is_blamed(
         seen = Counter(r.recipients[0] for r in relay.received)
         assert len(seen) == 30 and set(seen.values()) == {1}
         assert breaker_state(api) == "closed"
+        assert breaker_gauge(api, breaker["transport"]) == 0.0
     finally:
         relay.stop()
 

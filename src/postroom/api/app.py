@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 from fastapi import FastAPI
 
 from postroom import __version__
-from postroom.api import campaigns, files, public, system, templates, uploads
+from postroom.api import campaigns, files, metrics, public, system, templates, uploads
 from postroom.api.errors import install_error_handlers
 from postroom.db.engine import POOL_SIZE
+from postroom.delivery.breaker import breaker_name
+from postroom.observability.logs import configure_logging
+from postroom.observability.metrics import MessageGauges
 from postroom.runtime import Runtime, build_runtime
 
 Background = Callable[[asyncio.Event], Awaitable[None]]
@@ -48,8 +52,13 @@ def create_app(rt: Runtime, *, background: Background | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = rt
+    transport_url = rt.settings.transport_url
+    app.state.message_gauges = MessageGauges(
+        rt.db, urlsplit(transport_url).scheme, breaker=breaker_name(transport_url)
+    )
     install_error_handlers(app)
-    for module in (public, uploads, templates, files, campaigns, system):
+    app.add_middleware(metrics.RequestMetrics)
+    for module in (public, metrics, uploads, templates, files, campaigns, system):
         app.include_router(module.router)
     return app
 
@@ -57,4 +66,7 @@ def create_app(rt: Runtime, *, background: Background | None = None) -> FastAPI:
 def app_from_settings() -> FastAPI:
     """The API alone, with a runtime built from the POSTROOM_* settings: what each process of
     ``postroom api --processes N`` serves."""
-    return create_app(build_runtime())
+    rt = build_runtime()
+    # A spawned process starts with logging unconfigured.
+    configure_logging(rt.settings.log_format)
+    return create_app(rt)

@@ -8,15 +8,19 @@ import os
 import signal
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
+from wsgiref.simple_server import WSGIServer
 
 import typer
 
 from postroom.cli.output import console, err_console, print_json, reports_errors
+from postroom.config import load_settings
 from postroom.db.migrate import migrate as apply_migrations
 from postroom.db.migrate import pending_migrations
 from postroom.errors import ConfigError
+from postroom.observability.logs import configure_logging
+from postroom.observability.metrics import serve_metrics
 from postroom.runtime import Runtime, build_runtime
 from postroom.tenants import service as tenants
 from postroom.transports.capture import CaptureTransport
@@ -51,7 +55,15 @@ def _runtime(*, migrate_sqlite: bool = False) -> Runtime:
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    """Log to stderr in the format POSTROOM_LOG_FORMAT names."""
+    configure_logging(load_settings().log_format)
+
+
+def _uvicorn_log_config(log_format: str) -> dict[str, Any] | None:
+    """Uvicorn's own logging setup for text; none for json, so its loggers reach ours."""
+    import uvicorn.config
+
+    return uvicorn.config.LOGGING_CONFIG if log_format == "text" else None
 
 
 @app.command()
@@ -93,6 +105,7 @@ def api(
         host=host,
         port=port,
         log_level="info",
+        log_config=_uvicorn_log_config(rt.settings.log_format),
         timeout_graceful_shutdown=30,
     )
 
@@ -104,17 +117,56 @@ def _serve_http(rt: Runtime, host: str, port: int, *, background: Worker | None)
     from postroom.api.app import create_app
 
     app = create_app(rt, background=background.run if background else None)
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=30)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        log_config=_uvicorn_log_config(rt.settings.log_format),
+        timeout_graceful_shutdown=30,
+    )
+
+
+MetricsPortOption = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        max=65535,
+        help="Serve Prometheus metrics on this port; 0 is off. Default: "
+        "POSTROOM_WORKER_METRICS_PORT, else 0.",
+    ),
+]
+MetricsHostOption = Annotated[str, typer.Option(help="Interface the metrics port listens on.")]
 
 
 @app.command()
 @reports_errors
-def worker() -> None:
+def worker(
+    metrics_port: MetricsPortOption = None, metrics_host: MetricsHostOption = "127.0.0.1"
+) -> None:
     """File processing, scheduling and sending, without the HTTP API."""
     _logging()
     rt = _runtime()
     os.nice(rt.settings.worker_niceness)
-    asyncio.run(_run_worker(Worker(rt)))
+    port = rt.settings.worker_metrics_port if metrics_port is None else metrics_port
+    metrics_server = _serve_worker_metrics(metrics_host, port) if port else None
+    try:
+        asyncio.run(_run_worker(Worker(rt)))
+    finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
+
+
+def _serve_worker_metrics(host: str, port: int) -> WSGIServer:
+    try:
+        server = serve_metrics(port, host)
+    except OSError as exc:
+        raise ConfigError(
+            "POSTROOM_WORKER_METRICS_PORT", f"cannot listen on {host}:{port}: {exc.strerror}"
+        ) from None
+    logging.getLogger(__name__).info("metrics on http://%s:%d/metrics", host, port)
+    return server
 
 
 async def _run_worker(worker: Worker) -> None:

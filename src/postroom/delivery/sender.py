@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from postroom.delivery import breaker_store
 from postroom.delivery.breaker import Admission, Breaker, BreakerPolicy, BreakerState, breaker_name
 from postroom.delivery.compose import CampaignComposer, ComposeError, Mailbox, wire_address
 from postroom.delivery.retry import next_retry_at
+from postroom.observability.metrics import record_sends
 from postroom.runtime import Runtime
 from postroom.templates.sandbox import CompiledTemplate, RenderError, TemplateCache
 from postroom.templates.service import get_template
@@ -89,8 +91,10 @@ class Sender:
             await asyncio.to_thread(self._release, [p.message_pk for p in prepared])
             return len(claimed)
         ready = [p for p in prepared if p.envelope is not None]
+        started = time.perf_counter()
         async with self._leases_kept([p.message_pk for p in ready]):
             results = await self.transport.send_many([p.envelope for p in ready if p.envelope])
+        record_sends(self.transport.name, results, time.perf_counter() - started)
         now = self.rt.clock.now()
         outcomes = [self._failure(p) for p in prepared if p.envelope is None]
         outcomes += [self._outcome(p, r, now) for p, r in zip(ready, results, strict=True)]

@@ -13,6 +13,7 @@ import threading
 from postroom.campaigns import lifecycle, queue
 from postroom.delivery.sender import Sender
 from postroom.ingest.processor import FileProcessor
+from postroom.observability.logs import log_context
 from postroom.runtime import Runtime
 from postroom.transports import open_transport
 from postroom.transports.base import Transport
@@ -36,6 +37,11 @@ class Worker:
         self._thread_stop = threading.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
+        # Every line the worker logs, from its tasks and threads too, names the worker.
+        with log_context(worker_id=self.worker_id):
+            await self._run(stop)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         log.info("worker %s started", self.worker_id)
         try:
             # Several send loops keep the relay busy while another batch is being claimed,

@@ -1,0 +1,1 @@
+"""Observability: Prometheus metrics and structured logs, for the API and the worker alike."""
