@@ -92,6 +92,8 @@ class Deployment:
             send_concurrency=str(SEND_CONCURRENCY),
             smtp_timeout_seconds="5",
             worker_niceness="0",
+            breaker_cooldown_seconds="0.5",
+            breaker_max_cooldown_seconds="1",
         )
         log_path = self.tmp_path / f"worker-{len(self.workers) + 1}.log"
         worker = WorkerProcess(env, self.tmp_path, log_path)
@@ -142,16 +144,33 @@ class Deployment:
         return count
 
     def retried(self, campaign_id: str) -> int:
-        """Messages back in the queue after a failed attempt."""
+        """Messages back in the queue after a failed try (charged as an attempt or not)."""
         with self.rt.db.read() as conn:
             count: int = conn.execute(
                 select(func.count()).where(
                     messages.c.campaign_id == campaign_id,
-                    messages.c.status == "queued",
-                    messages.c.attempts > 0,
+                    messages.c.status.in_(("queued", "deferred")),
+                    messages.c.last_error.is_not(None),
                 )
             ).scalar_one()
         return count
+
+    def assert_repeats_are_flagged(self, campaign_id: str) -> None:
+        """Every recipient the relay saw more than once has a message flagged
+        ``possible_duplicate``, and the campaign counts at least that many."""
+        counted = self.relay.per_recipient()
+        with self.rt.db.read() as conn:
+            flagged = set(
+                conn.execute(
+                    select(messages.c.email).where(
+                        messages.c.campaign_id == campaign_id, messages.c.possible_duplicate
+                    )
+                ).scalars()
+            )
+        repeated = {email for email, times in counted.items() if times > 1}
+        assert repeated <= flagged, sorted(repeated - flagged)[:5]
+        status = self.api.status(campaign_id)
+        assert status["possible_duplicates"] == len(flagged) >= len(repeated)
 
     def wait_for_completion(self, campaign_id: str, timeout_seconds: float) -> None:
         status = self.api.wait(campaign_id, timeout=timeout_seconds)
@@ -225,6 +244,7 @@ def test_killed_workers_lose_nothing_and_repeat_at_most_their_batches(
     deployment.assert_every_message_sent(campaign_id, emails)
     assert (missing, strangers) == (0, 0)
     assert repeated <= kills * BATCH_IN_FLIGHT
+    deployment.assert_repeats_are_flagged(campaign_id)
 
 
 @pytest.mark.postgres
@@ -298,6 +318,7 @@ def test_campaign_completes_when_the_relay_goes_away_and_comes_back(
     missing, repeated, strangers = deployment.deliveries(emails)
     print(f"  recipients received twice or more {repeated}")
     assert (missing, strangers) == (0, 0)
+    deployment.assert_repeats_are_flagged(campaign_id)
 
 
 @pytest.mark.postgres
@@ -332,6 +353,7 @@ def test_worker_rides_out_a_database_restart(
         missing, repeated, strangers = deployment.deliveries(emails)
         print(f"  recipients received twice or more {repeated}")
         assert (missing, strangers) == (0, 0)
+        deployment.assert_repeats_are_flagged(campaign_id)
     finally:
         for running in deployment.workers:
             running.stop_if_running()

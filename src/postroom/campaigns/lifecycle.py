@@ -170,16 +170,12 @@ def complete_finished_campaigns(
 
 
 def sending_campaigns(conn: Connection) -> list[Row[Any]]:
-    """Campaigns whose messages may be claimed now, oldest first.
-
-    Their rows stay share-locked until the caller's transaction ends (PostgreSQL), so that a
-    pause or cancel waits for the claim in progress and every later claim sees it: pausing
-    takes effect within one batch, and a cancel never misses a message claimed meanwhile."""
+    """Campaigns whose messages may be claimed now, in id order (the order in which every
+    transaction locks campaign rows, so that claims and outcomes never deadlock)."""
     return list(
         conn.execute(
             select(campaigns)
             .where(campaigns.c.status == CampaignStatus.SENDING)
-            .order_by(campaigns.c.started_at, campaigns.c.id)
-            .with_for_update(read=True)
+            .order_by(campaigns.c.id)
         ).all()
     )

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, func, insert, literal, select, update
 
 from postroom.campaigns.counts import move_counts
-from postroom.campaigns.states import MessageStatus, may_move
+from postroom.campaigns.states import CampaignStatus, MessageStatus, may_move
 from postroom.db.tables import campaigns, message_transitions, messages
 
 _CLAIMED_COLUMNS = (
@@ -46,7 +46,19 @@ def claim_messages(
 
     On PostgreSQL the inner SELECT skips rows other workers hold (``FOR UPDATE SKIP
     LOCKED``); on SQLite the write lock makes the statement atomic. Either way no message is
-    claimed twice."""
+    claimed twice.
+
+    The campaign's row is locked first and must still be ``sending``: a pause or cancel
+    waits for a claim in progress, and every later claim sees it, so pausing takes effect
+    within one batch and a cancel never misses a message claimed meanwhile. (Its counts are
+    updated in this transaction anyway, so the lock costs no extra waiting.)"""
+    still_sending = conn.execute(
+        select(campaigns.c.id)
+        .where(campaigns.c.id == campaign_id, campaigns.c.status == CampaignStatus.SENDING)
+        .with_for_update(key_share=True)
+    ).first()
+    if still_sending is None:
+        return []
 
     def claim(status: MessageStatus, count: int) -> list[Row[Any]]:
         return _claim(conn, campaign_id, worker_id, status, count, now, lease_seconds)
@@ -152,7 +164,8 @@ def record_outcomes(
             raise ValueError(f"a sending message cannot become {outcome.status}")
         groups.setdefault((outcome.campaign_id, outcome.status), []).append(outcome)
     written = 0
-    for (campaign_id, status), group in groups.items():
+    # Campaign rows are locked in id order, as claims lock them: no deadlock between workers.
+    for (campaign_id, status), group in sorted(groups.items()):
         moved = _write_outcomes(conn, worker_id, group, now)
         move_counts(conn, campaign_id, {MessageStatus.SENDING: -len(moved), status: len(moved)})
         duplicates = sum(1 for o in moved if o.newly_possible_duplicate)
@@ -304,7 +317,7 @@ def reclaim_expired_leases(conn: Connection, now: datetime) -> int:
 
 
 def _back_to_queue(conn: Connection, rows: Sequence[Row[Any]], now: datetime, why: str) -> None:
-    for campaign_id, moved in Counter(r.campaign_id for r in rows).items():
+    for campaign_id, moved in sorted(Counter(r.campaign_id for r in rows).items()):
         move_counts(conn, campaign_id, {MessageStatus.SENDING: -moved, MessageStatus.QUEUED: moved})
     _transitions(
         conn,
@@ -317,7 +330,7 @@ def _back_to_queue(conn: Connection, rows: Sequence[Row[Any]], now: datetime, wh
 
 
 def _count_possible_duplicates(conn: Connection, by_campaign: dict[str, int]) -> None:
-    for campaign_id, count in by_campaign.items():
+    for campaign_id, count in sorted(by_campaign.items()):
         conn.execute(
             update(campaigns)
             .where(campaigns.c.id == campaign_id)
@@ -349,8 +362,8 @@ def cancel_messages(conn: Connection, campaign_id: str, now: datetime, why: str)
     """Every message of the campaign not yet handed to the relay becomes ``cancelled``.
 
     The caller has already moved the campaign out of ``sending`` in this transaction, and
-    claims share-lock the campaign row (``lifecycle.sending_campaigns``), so no claim slips in
-    between recording these transitions and making them."""
+    claims lock the campaign row and check its status first, so no claim slips in between
+    recording these transitions and making them."""
     cancelled = 0
     for source in (MessageStatus.QUEUED, MessageStatus.DEFERRED):
         waiting = (messages.c.campaign_id == campaign_id, messages.c.status == source)
