@@ -11,6 +11,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from postroom.errors import ConfigError
+from postroom.rates import parse_domain_rates, parse_rate
 
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 STORAGE_SCHEMES = ("file",)
@@ -54,6 +55,12 @@ class Settings(BaseSettings):
     breaker_failure_threshold: int = Field(default=5, gt=0)
     breaker_cooldown_seconds: float = Field(default=30.0, gt=0)
     breaker_max_cooldown_seconds: float = Field(default=600.0, gt=0)
+    # Rate limits shared by every worker (e.g. "14/s", "600/m"; "0" is no limit): all mail
+    # through the transport, each tenant's mail (a tenant may have its own, see `postroom
+    # tenant limits`), and per recipient domain ("gmail.com=20/s,yahoo.com=10/s").
+    rate_limit: str = "0"
+    tenant_rate_limit: str = "0"
+    domain_rate_limits: str = ""
     idempotency_ttl_seconds: int = Field(default=24 * 3600, gt=0)
     # How much `postroom worker` yields the CPU to other processes on its host (os.nice):
     # bulk sending waits a moment, while API requests on the same machine stay quick.
@@ -75,6 +82,15 @@ def load_settings(**overrides: object) -> Settings:
     _check_scheme("POSTROOM_DATABASE_URL", settings.database_url, DATABASE_SCHEMES)
     _check_scheme("POSTROOM_STORAGE_URL", settings.storage_url, STORAGE_SCHEMES)
     _check_scheme("POSTROOM_TRANSPORT_URL", settings.transport_url, TRANSPORT_SCHEMES)
+    for name in ("rate_limit", "tenant_rate_limit"):
+        try:
+            parse_rate(getattr(settings, name))
+        except ValueError as exc:
+            raise ConfigError(f"POSTROOM_{name.upper()}", str(exc)) from None
+    try:
+        parse_domain_rates(settings.domain_rate_limits)
+    except ValueError as exc:
+        raise ConfigError("POSTROOM_DOMAIN_RATE_LIMITS", str(exc)) from None
     base = urlsplit(settings.base_url)
     if base.scheme not in ("http", "https") or not base.netloc:
         raise ConfigError("POSTROOM_BASE_URL", f"must be an http(s) URL, got {settings.base_url!r}")

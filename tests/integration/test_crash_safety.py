@@ -77,7 +77,7 @@ class Deployment:
     workers: list[WorkerProcess] = field(default_factory=list)
 
     def start_worker(
-        self, *, database_url: str | None = None, helo: str | None = None
+        self, *, database_url: str | None = None, helo: str | None = None, **settings: str
     ) -> WorkerProcess:
         env = worker_env(
             database_url=database_url or self.rt.settings.database_url,
@@ -94,16 +94,19 @@ class Deployment:
             worker_niceness="0",
             breaker_cooldown_seconds="0.5",
             breaker_max_cooldown_seconds="1",
+            **settings,
         )
         log_path = self.tmp_path / f"worker-{len(self.workers) + 1}.log"
         worker = WorkerProcess(env, self.tmp_path, log_path)
         self.workers.append(worker)
         return worker
 
-    def create_campaign(self, recipients: int) -> tuple[str, list[str]]:
-        """A campaign to ``recipients`` addresses, created over HTTP; returns its id and the
-        addresses."""
-        emails = [f"r{i}@example.com" for i in range(recipients)]
+    def create_campaign(
+        self, recipients: int, domains: tuple[str, ...] = ("example.com",)
+    ) -> tuple[str, list[str]]:
+        """A campaign to ``recipients`` addresses (spread over ``domains``), created over
+        HTTP; returns its id and the addresses."""
+        emails = [f"r{i}@{domains[i % len(domains)]}" for i in range(recipients)]
         template_id = self.api.upload_template("<p>Hello {{ name }}</p>", "Hi {{ name }}")
         rows = [["email", "name"]] + [[email, f"R{i}"] for i, email in enumerate(emails)]
         file_id = self.api.upload_file(csv_bytes(rows))
@@ -349,6 +352,9 @@ def test_worker_rides_out_a_database_restart(
         print(f"  {time.monotonic() - started:.1f} s")
         assert proxy.accepted > accepted_before, "the worker never reconnected"
         assert worker.is_running(), worker.output()
+        # An outage is reported in one line per failed step, not with a traceback.
+        assert "database unavailable" in worker.output()
+        assert "Traceback" not in worker.output()
         deployment.assert_every_message_sent(campaign_id, emails)
         missing, repeated, strangers = deployment.deliveries(emails)
         print(f"  recipients received twice or more {repeated}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import Counter
 
 from aiosmtpd.controller import Controller
@@ -20,11 +21,13 @@ class CountingHandler:
         self.lock = threading.Lock()
         self.per_recipient: Counter[str] = Counter()
         self.per_client: Counter[str] = Counter()
+        self.arrivals: list[tuple[float, str]] = []  # (time.monotonic(), recipient)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         with self.lock:
             for recipient in envelope.rcpt_tos:
                 self.per_recipient[recipient] += 1
+                self.arrivals.append((time.monotonic(), recipient))
             self.per_client[session.host_name or "unnamed"] += len(envelope.rcpt_tos)
         return "250 2.0.0 Ok: queued"
 
@@ -94,6 +97,11 @@ class CountingRelay:
     def per_client(self) -> Counter[str]:
         with self.handler.lock:
             return Counter(self.handler.per_client)
+
+    def arrivals(self) -> list[tuple[float, str]]:
+        """When each delivery arrived (monotonic seconds) and for whom, in order."""
+        with self.handler.lock:
+            return list(self.handler.arrivals)
 
     def total(self) -> int:
         """Deliveries so far, repeats included."""

@@ -258,10 +258,17 @@ def _write_outcomes(
 
 
 def release_leases(
-    conn: Connection, worker_id: str, message_pks: Sequence[int], now: datetime
+    conn: Connection,
+    worker_id: str,
+    message_pks: Sequence[int],
+    now: datetime,
+    *,
+    available_at: datetime | None = None,
+    why: str = "lease released",
 ) -> int:
     """Give back messages this worker claimed but never handed to the transport (a clean
-    stop, an open breaker): they are queued again at once, with no attempt charged."""
+    stop, a rate limit): they are queued again (at once, or from ``available_at``) with no
+    attempt charged."""
     if not message_pks:
         return 0
     rows = conn.execute(
@@ -275,12 +282,12 @@ def release_leases(
             status=MessageStatus.QUEUED,
             lease_owner=None,
             lease_expires_at=None,
-            available_at=now,
+            available_at=available_at or now,
             updated_at=now,
         )
         .returning(messages.c.id, messages.c.campaign_id, messages.c.attempts)
     ).all()
-    _back_to_queue(conn, rows, now, "lease released")
+    _back_to_queue(conn, rows, now, why)
     return len(rows)
 
 

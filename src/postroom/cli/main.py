@@ -21,6 +21,7 @@ from postroom.db.migrate import pending_migrations
 from postroom.errors import ConfigError
 from postroom.observability.logs import configure_logging
 from postroom.observability.metrics import serve_metrics
+from postroom.rates import parse_domain_rates, parse_rate
 from postroom.runtime import Runtime, build_runtime
 from postroom.tenants import service as tenants
 from postroom.transports.capture import CaptureTransport
@@ -216,6 +217,60 @@ def tenant_create(name: str, as_json: JsonOption = False) -> None:
     console.print(f"tenant  {tenant_id}")
     console.print(f"api key {key}", highlight=False)
     console.print("[dim]Keep the key: it is shown once.[/dim]")
+
+
+@tenant_app.command("limits")
+@reports_errors
+def tenant_limits(
+    tenant: str,
+    rate: Annotated[
+        str | None,
+        typer.Option(help="This tenant's sending rate, e.g. 50/s or 3000/m (0: no limit)."),
+    ] = None,
+    domain: Annotated[
+        list[str] | None,
+        typer.Option(help="A per-domain limit for this tenant, e.g. gmail.com=5/s; repeatable."),
+    ] = None,
+    reset: Annotated[bool, typer.Option(help="Go back to the platform's defaults.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Show or set TENANT's own sending limits. They replace POSTROOM_TENANT_RATE_LIMIT for
+    this tenant; its domain limits apply on top of POSTROOM_DOMAIN_RATE_LIMITS."""
+    rt = _runtime()
+    with rt.db.write() as conn:
+        current = tenants.rate_overrides(conn, [tenant]).get(tenant)
+        if reset or rate is not None or domain:
+            try:
+                updated = tenants.RateOverrides(
+                    rate=None if reset or rate is None else parse_rate(rate),
+                    domains=None if reset or not domain else parse_domain_rates(",".join(domain)),
+                )
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc)) from None
+            if not reset and current is not None:
+                updated = tenants.RateOverrides(
+                    rate=updated.rate if rate is not None else current.rate,
+                    domains=updated.domains if domain else current.domains,
+                )
+            tenants.set_rate_overrides(conn, tenant, updated)
+            current = updated
+        else:
+            tenants.require_tenant(conn, tenant)
+    own_rate = current.rate if current else None
+    own_domains = (current.domains if current else None) or {}
+    if as_json:
+        print_json(
+            {
+                "tenant_id": tenant,
+                "rate_per_second": own_rate,
+                "domain_rates_per_second": own_domains,
+            }
+        )
+        return
+    default = "the default (POSTROOM_TENANT_RATE_LIMIT)"
+    console.print(f"rate     {f'{own_rate}/s' if own_rate is not None else default}")
+    for name, value in sorted(own_domains.items()):
+        console.print(f"domain   {name} {value}/s")
 
 
 @key_app.command("create")

@@ -7,6 +7,8 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Double,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -49,6 +51,10 @@ tenants = Table(
     Column("id", String(40), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    # Overrides of the POSTROOM_TENANT_RATE_LIMIT default (messages/second) and extra
+    # per-recipient-domain limits ({domain: messages/second}) for this tenant's mail.
+    Column("rate_limit", Float),
+    Column("domain_rate_limits", JSON),
 )
 
 api_keys = Table(
@@ -203,6 +209,15 @@ breakers = Table(
     Column("retry_at", UtcDateTime),  # when an open breaker lets one probe through
     Column("probe_owner", String(80)),
     Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Rate-limit buckets every worker shares: a theoretical arrival time (epoch seconds) per key
+# (``transport:…``, ``tenant:…``, ``domain:…``); see delivery/ratelimit.py.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("key", String(400), primary_key=True),
+    Column("tat", Double, nullable=False),
 )
 
 row_issues = Table(

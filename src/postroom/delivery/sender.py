@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row
@@ -21,11 +21,15 @@ from postroom.campaigns.states import MessageStatus
 from postroom.delivery import breaker_store
 from postroom.delivery.breaker import Admission, Breaker, BreakerPolicy, BreakerState, breaker_name
 from postroom.delivery.compose import CampaignComposer, ComposeError, Mailbox, wire_address
+from postroom.delivery.rate_gate import RateGate, throttle_pause
+from postroom.delivery.ratelimit import SendingRates, TenantRates
 from postroom.delivery.retry import next_retry_at
 from postroom.observability.metrics import record_sends
+from postroom.rates import parse_domain_rates, parse_rate
 from postroom.runtime import Runtime
 from postroom.templates.sandbox import CompiledTemplate, RenderError, TemplateCache
 from postroom.templates.service import get_template
+from postroom.tenants.service import rate_overrides
 from postroom.transports.base import Accepted, Envelope, Permanent, Transient, Transport
 
 log = logging.getLogger(__name__)
@@ -78,6 +82,13 @@ class Sender:
             max_cooldown_seconds=settings.breaker_max_cooldown_seconds,
         )
         self._throttle_pause = 0.0
+        self.rates = SendingRates(
+            transport=parse_rate(settings.rate_limit),
+            tenant=parse_rate(settings.tenant_rate_limit),
+            domains=parse_domain_rates(settings.domain_rate_limits),
+        )
+        #: After a claim that the rate limits left empty: seconds until they allow more.
+        self.wait_hint: float | None = None
 
     async def send_due(self, stopping: Callable[[], bool] = lambda: False) -> int:
         """Send one batch of due messages; returns how many were handled (0: nothing due, or
@@ -99,13 +110,13 @@ class Sender:
         outcomes = [self._failure(p) for p in prepared if p.envelope is None]
         outcomes += [self._outcome(p, r, now) for p, r in zip(ready, results, strict=True)]
         await asyncio.to_thread(self._record, outcomes, results, {p.campaign_id for p in prepared})
-        await self._slow_down_if_throttled(results)
         return len(claimed)
 
     def _claim(self) -> list[Row[Any]]:
         settings = self.rt.settings
         now = self.rt.clock.now()
         claimed: list[Row[Any]] = []
+        self.wait_hint = None
         with self.rt.db.write() as conn:
             batch_size = self._admitted_batch(conn, now)
             if batch_size == 0:
@@ -114,23 +125,51 @@ class Sender:
             self.forget_finished({campaign.id for campaign in active})
             if not active:
                 return []
+            tenant_of = {campaign.id: campaign.tenant_id for campaign in active}
+            gate = self._rate_gate(conn, set(tenant_of.values()), now)
+            batch_size = min(batch_size, gate.transport_room())
             share = max(MIN_SHARE_PER_CAMPAIGN, batch_size // len(active))
             for campaign in active:
-                room = batch_size - len(claimed)
+                room = min(batch_size - len(claimed), share, gate.tenant_room(campaign.tenant_id))
                 if room <= 0:
-                    break
+                    continue
                 claimed += queue.claim_messages(
                     conn,
                     campaign.id,
                     self.worker_id,
-                    limit=min(share, room),
+                    limit=room,
                     now=now,
                     lease_seconds=settings.lease_seconds,
                 )
+            postponed = gate.grant(claimed, tenant_of)
+            if postponed is not None:
+                # Their recipient domain is at its limit: back to the queue until it is not.
+                queue.release_leases(
+                    conn,
+                    self.worker_id,
+                    postponed.message_pks,
+                    now,
+                    available_at=datetime.fromtimestamp(postponed.available_at, UTC),
+                    why="rate limit of the recipient domain",
+                )
+                waiting = set(postponed.message_pks)
+                claimed = [row for row in claimed if row.id not in waiting]
+            if not claimed and gate.wait_seconds:
+                self.wait_hint = gate.wait_seconds
             for campaign in active:
                 if campaign.id not in self._contexts:
                     self._contexts[campaign.id] = self._context(conn, campaign)
         return claimed
+
+    def _rate_gate(self, conn: Any, tenant_ids: set[str], now: datetime) -> RateGate:
+        own = rate_overrides(conn, tenant_ids)
+        tenants = {
+            tenant_id: TenantRates(own[tenant_id].rate, own[tenant_id].domains)
+            if tenant_id in own
+            else TenantRates()
+            for tenant_id in tenant_ids
+        }
+        return RateGate.open(conn, self.rates, self.breaker_name, tenants, now)
 
     def _admitted_batch(self, conn: Any, now: datetime) -> int:
         """How many messages the breaker lets this worker claim: a batch, one probe, or none."""
@@ -288,7 +327,10 @@ class Sender:
             for r in results
             if not (isinstance(r, Transient) and (r.transport_level or r.throttled))
         )
+        pause = self._throttle_pause_after(results)
         with self.rt.db.write() as conn:
+            if pause:
+                throttle_pause(conn, self.breaker_name, now, pause)
             queue.record_outcomes(conn, self.worker_id, outcomes, now)
             lifecycle.complete_finished_campaigns(conn, now, sorted(campaign_ids))
             before, after = breaker_store.record_results(
@@ -315,6 +357,17 @@ class Sender:
             )
         elif after.state == BreakerState.CLOSED:
             log.info("breaker %s closed: the relay answers again", after.transport)
+
+    def _throttle_pause_after(self, results: list[Any]) -> float:
+        """How long every worker should hold off this transport: the provider throttled us,
+        the pause doubles while it keeps doing so; 0 once a batch goes through unthrottled."""
+        if not any(isinstance(r, Transient) and r.throttled for r in results):
+            self._throttle_pause = 0.0
+            return 0.0
+        first, cap = THROTTLE_PAUSE_SECONDS
+        self._throttle_pause = min(cap, self._throttle_pause * 2 or first)
+        log.warning("the provider throttled us: all workers pause %.1f s", self._throttle_pause)
+        return self._throttle_pause
 
     def _release(self, message_pks: list[int]) -> None:
         with self.rt.db.write() as conn:
@@ -346,15 +399,6 @@ class Sender:
             queue.extend_leases(
                 conn, self.worker_id, message_pks, self.rt.clock.now(), lease_seconds
             )
-
-    async def _slow_down_if_throttled(self, results: list[Any]) -> None:
-        if not any(isinstance(r, Transient) and r.throttled for r in results):
-            self._throttle_pause = 0.0
-            return
-        first, cap = THROTTLE_PAUSE_SECONDS
-        self._throttle_pause = min(cap, self._throttle_pause * 2 or first)
-        log.warning("the provider throttled us: pausing %.1f s", self._throttle_pause)
-        await asyncio.sleep(self._throttle_pause)
 
     def forget_finished(self, active_ids: set[str]) -> None:
         """Drop contexts of campaigns that are no longer sending."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,10 +40,14 @@ def create_tenant(conn: Connection, name: str, now: datetime) -> tuple[str, str]
     return tenant_id, create_key(conn, tenant_id, now)
 
 
-def create_key(conn: Connection, tenant_id: str, now: datetime) -> str:
-    """Issue another key for a tenant; the plaintext is returned once and never stored."""
+def require_tenant(conn: Connection, tenant_id: str) -> None:
     if conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id)).first() is None:
         raise NotFound(f"No tenant {tenant_id!r}.", code="tenant_not_found")
+
+
+def create_key(conn: Connection, tenant_id: str, now: datetime) -> str:
+    """Issue another key for a tenant; the plaintext is returned once and never stored."""
+    require_tenant(conn, tenant_id)
     key = issue_key()
     conn.execute(
         insert(api_keys).values(
@@ -94,3 +99,33 @@ def authenticate(conn: Connection, presented: str | None) -> Caller:
     if row.revoked_at is not None:
         raise Unauthorized("The API key has been revoked.", code="revoked_api_key")
     return Caller(tenant_id=row.tenant_id, key_id=row.id)
+
+
+@dataclass(frozen=True, slots=True)
+class RateOverrides:
+    """A tenant's own sending limits (messages per second); None: the platform's default."""
+
+    rate: float | None
+    domains: dict[str, float] | None
+
+
+def rate_overrides(conn: Connection, tenant_ids: Iterable[str]) -> dict[str, RateOverrides]:
+    """The limits of these tenants that have any of their own."""
+    rows = conn.execute(
+        select(tenants.c.id, tenants.c.rate_limit, tenants.c.domain_rate_limits).where(
+            tenants.c.id.in_(sorted(set(tenant_ids))),
+            (tenants.c.rate_limit.is_not(None)) | (tenants.c.domain_rate_limits.is_not(None)),
+        )
+    )
+    return {row.id: RateOverrides(row.rate_limit, row.domain_rate_limits) for row in rows}
+
+
+def set_rate_overrides(conn: Connection, tenant_id: str, overrides: RateOverrides) -> None:
+    """Replace a tenant's own limits (None for either goes back to the default)."""
+    changed = conn.execute(
+        update(tenants)
+        .where(tenants.c.id == tenant_id)
+        .values(rate_limit=overrides.rate, domain_rate_limits=overrides.domains)
+    ).rowcount
+    if not changed:
+        raise NotFound(f"No tenant {tenant_id!r}.", code="tenant_not_found")

@@ -10,6 +10,8 @@ import os
 import socket
 import threading
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from postroom.campaigns import lifecycle, queue
 from postroom.delivery.sender import Sender
 from postroom.ingest.processor import FileProcessor
@@ -67,8 +69,8 @@ class Worker:
         while not stop.is_set():
             try:
                 did_work = await asyncio.to_thread(processor.process_next)
-            except Exception:
-                log.exception("file processing step failed")
+            except Exception as exc:
+                _log_step_failure("file processing", exc)
                 did_work = False
             if not did_work:
                 await self._idle(stop)
@@ -78,19 +80,23 @@ class Worker:
         while not stop.is_set():
             try:
                 handled = await sender.send_due(stopping=stop.is_set)
-            except Exception:
-                log.exception("send step failed")
+            except Exception as exc:
+                _log_step_failure("send", exc)
                 handled = 0
             if not handled:
-                await self._idle(stop, min(MAINTENANCE_INTERVAL_SECONDS, self._poll()))
+                # Held back by a rate limit: wake when it allows the next message.
+                wait = min(MAINTENANCE_INTERVAL_SECONDS, self._poll())
+                if sender.wait_hint is not None:
+                    wait = min(wait, sender.wait_hint)
+                await self._idle(stop, wait)
 
     async def _maintain_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             wait = MAINTENANCE_INTERVAL_SECONDS
             try:
                 wait = await asyncio.to_thread(self._maintain)
-            except Exception:
-                log.exception("maintenance step failed")
+            except Exception as exc:
+                _log_step_failure("maintenance", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
 
@@ -122,3 +128,14 @@ class Worker:
         finally:
             for task in (stop_wait, wake_wait):
                 task.cancel()
+
+
+def _log_step_failure(step: str, exc: Exception) -> None:
+    """A database that is restarting or unreachable is an outage, not a bug: one line each
+    time (the step is retried on the next poll, on a fresh connection); anything else gets
+    its traceback."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        log.warning("%s step: database unavailable (%s); retrying", step, reason)
+    else:
+        log.exception("%s step failed", step)

@@ -1,5 +1,6 @@
 """The delivery life cycle: deferred messages, retry budgets, possible duplicates, pausing,
-every message transition with its time, and the shared circuit-breaker state.
+every message transition with its time, and the state every worker shares: circuit
+breakers and rate-limit buckets (with per-tenant rate overrides).
 
 Columns are added without rebuilding tables (SQLite and PostgreSQL both add a nullable or
 constant-default column in place), so upgrading a large message table is quick.
@@ -34,6 +35,8 @@ def upgrade() -> None:
             "campaigns", sa.Column(name, sa.Integer(), nullable=False, server_default="0")
         )
     op.add_column("campaigns", sa.Column("paused_at", _utc()))
+    op.add_column("tenants", sa.Column("rate_limit", sa.Float()))
+    op.add_column("tenants", sa.Column("domain_rate_limits", sa.JSON()))
     op.add_column("messages", sa.Column("first_attempt_at", _utc()))
     op.add_column(
         "messages",
@@ -67,9 +70,16 @@ def upgrade() -> None:
         sa.Column("updated_at", _utc(), nullable=False),
         sa.PrimaryKeyConstraint("transport", name="pk_breakers"),
     )
+    op.create_table(
+        "rate_limits",
+        sa.Column("key", sa.String(400), nullable=False),
+        sa.Column("tat", sa.Double(), nullable=False),
+        sa.PrimaryKeyConstraint("key", name="pk_rate_limits"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("rate_limits")
     op.drop_table("breakers")
     op.drop_index("ix_message_transitions_message_pk", table_name="message_transitions")
     op.drop_table("message_transitions")
@@ -78,4 +88,7 @@ def downgrade() -> None:
             batch.drop_column(name)
     with op.batch_alter_table("campaigns") as batch:
         for name in ("paused_at", "possible_duplicate_count", "deferred_count"):
+            batch.drop_column(name)
+    with op.batch_alter_table("tenants") as batch:
+        for name in ("domain_rate_limits", "rate_limit"):
             batch.drop_column(name)

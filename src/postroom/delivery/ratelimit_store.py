@@ -1,0 +1,50 @@
+"""The rate-limit buckets in the database, so that a limit holds across every worker process
+sharing it: a claim locks the buckets it draws on (in key order, so claims never deadlock),
+decides, and writes them back in its own transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from postroom.db.tables import rate_limits
+
+
+def lock_buckets(conn: Connection, keys: Iterable[str]) -> dict[str, float]:
+    """Each key's ``tat`` (0 for a bucket never used), locked until the transaction ends."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    found = _locked(conn, wanted)
+    missing = [key for key in wanted if key not in found]
+    if missing:
+        for key in missing:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(rate_limits).values(key=key, tat=0.0))
+            except IntegrityError:  # another worker created it meanwhile
+                pass
+        found.update(_locked(conn, missing))
+    return found
+
+
+def save_buckets(conn: Connection, tats: dict[str, float]) -> None:
+    if tats:
+        conn.execute(
+            update(rate_limits)
+            .where(rate_limits.c.key == bindparam("k"))
+            .values(tat=bindparam("t")),
+            [{"k": key, "t": tat} for key, tat in sorted(tats.items())],
+        )
+
+
+def _locked(conn: Connection, keys: list[str]) -> dict[str, float]:
+    rows = conn.execute(
+        select(rate_limits.c.key, rate_limits.c.tat)
+        .where(rate_limits.c.key.in_(keys))
+        .order_by(rate_limits.c.key)
+        .with_for_update()
+    )
+    return {key: tat for key, tat in rows}
