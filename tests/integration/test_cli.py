@@ -69,6 +69,35 @@ def test_tenant_and_key_commands(tmp_path: Path, database_url: str) -> None:
         assert created["api_key"].encode() not in Path(db_file).read_bytes()
 
 
+def test_tenant_limits_are_shown_set_and_reset(tmp_path: Path, database_url: str) -> None:
+    env = cli_env(tmp_path, database_url)
+
+    def limits(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return postroom("tenant", "limits", *args, env=env, cwd=tmp_path, check=check)
+
+    tenant_id = json.loads(
+        postroom("tenant", "create", "Acme", "--json", env=env, cwd=tmp_path).stdout
+    )["tenant_id"]
+    assert json.loads(limits(tenant_id, "--json").stdout)["rate_per_second"] is None
+    limits(tenant_id, "--rate", "600/m", "--domain", "gmail.com=5/s", "--domain", "x.org=1")
+    shown = json.loads(limits(tenant_id, "--json").stdout)
+    assert shown["rate_per_second"] == 10.0
+    assert shown["domain_rates_per_second"] == {"gmail.com": 5.0, "x.org": 1.0}
+    limits(tenant_id, "--rate", "20/s")  # the domain limits stay
+    shown = json.loads(limits(tenant_id, "--json").stdout)
+    assert (shown["rate_per_second"], len(shown["domain_rates_per_second"])) == (20.0, 2)
+    human = limits(tenant_id).stdout
+    assert "20.0/s" in human and "gmail.com 5.0/s" in human
+    bad = limits(tenant_id, "--rate", "fast", check=False)
+    assert bad.returncode != 0 and "20/s" in bad.stderr
+    assert json.loads(limits(tenant_id, "--json").stdout)["rate_per_second"] == 20.0
+    limits(tenant_id, "--reset")
+    shown = json.loads(limits(tenant_id, "--json").stdout)
+    assert shown == {"tenant_id": tenant_id, "rate_per_second": None, "domain_rates_per_second": {}}
+    unknown = limits("tn_nope", check=False)
+    assert unknown.returncode == 1 and "tenant_not_found" in unknown.stderr
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "expected"),
     [
