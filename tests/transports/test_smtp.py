@@ -231,6 +231,14 @@ def test_classify_reply(code: int, expected: Outcome) -> None:
     assert classify_reply(code, "x") == expected
 
 
+def test_a_throttling_reply_asks_to_slow_down() -> None:
+    message = "Throttling failure: Maximum sending rate exceeded."
+    assert classify_reply(454, message) == Transient(f"454 {message}", code=454, throttled=True)
+    assert classify_reply(454, "4.7.0 TLS not available") == Transient(
+        "454 4.7.0 TLS not available", code=454
+    )
+
+
 def test_smtputf8_unsupported_is_permanent_and_keeps_the_connection(
     start_relay: StartRelay,
 ) -> None:

@@ -8,12 +8,12 @@ campaign's counts, in the same transaction.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, literal, select, update
+from sqlalchemy import Connection, Row, Text, bindparam, func, insert, literal, select, update
 
 from postroom.campaigns.counts import move_counts
 from postroom.campaigns.states import CampaignStatus, MessageStatus, may_move
@@ -106,11 +106,7 @@ def _claim(
     ).all()
     if rows:
         move_counts(conn, campaign_id, {status: -len(rows), MessageStatus.SENDING: len(rows)})
-        _transitions(
-            conn,
-            now,
-            [(r.id, r.campaign_id, status, MessageStatus.SENDING, r.attempts, None) for r in rows],
-        )
+        _transitions(conn, now, [r.id for r in rows], status, MessageStatus.SENDING)
     return list(rows)
 
 
@@ -180,18 +176,17 @@ def _write_outcomes(
 ) -> list[Outcome]:
     # Lock the rows this worker still holds first: an expired lease taken back meanwhile
     # must neither be overwritten nor counted.
-    held: dict[int, int] = {
-        pk: attempts
-        for pk, attempts in conn.execute(
-            select(messages.c.id, messages.c.attempts)
+    held = set(
+        conn.execute(
+            select(messages.c.id)
             .where(
                 messages.c.id.in_([o.message_pk for o in outcomes]),
                 messages.c.lease_owner == worker_id,
                 messages.c.status == MessageStatus.SENDING,
             )
             .with_for_update()
-        )
-    }
+        ).scalars()
+    )
     moved = [o for o in outcomes if o.message_pk in held]
     if not moved:
         return []
@@ -239,21 +234,9 @@ def _write_outcomes(
         for o in moved
     ]
     conn.execute(statement, params)
-    _transitions(
-        conn,
-        now,
-        [
-            (
-                o.message_pk,
-                o.campaign_id,
-                MessageStatus.SENDING,
-                o.status,
-                held[o.message_pk] + (1 if o.is_attempt else 0),
-                o.relay_reply if o.status == MessageStatus.SENT else o.error,
-            )
-            for o in moved
-        ],
-    )
+    (target,) = {o.status for o in moved}  # one status per group
+    detail = messages.c.relay_reply if target == MessageStatus.SENT else messages.c.last_error
+    _transitions(conn, now, [o.message_pk for o in moved], MessageStatus.SENDING, target, detail)
     return moved
 
 
@@ -327,12 +310,7 @@ def _back_to_queue(conn: Connection, rows: Sequence[Row[Any]], now: datetime, wh
     for campaign_id, moved in sorted(Counter(r.campaign_id for r in rows).items()):
         move_counts(conn, campaign_id, {MessageStatus.SENDING: -moved, MessageStatus.QUEUED: moved})
     _transitions(
-        conn,
-        now,
-        [
-            (r.id, r.campaign_id, MessageStatus.SENDING, MessageStatus.QUEUED, r.attempts, why)
-            for r in rows
-        ],
+        conn, now, [r.id for r in rows], MessageStatus.SENDING, MessageStatus.QUEUED, literal(why)
     )
 
 
@@ -345,24 +323,44 @@ def _count_possible_duplicates(conn: Connection, by_campaign: dict[str, int]) ->
         )
 
 
-Transition = tuple[int, str, MessageStatus, MessageStatus, int, str | None]
+_TRANSITION_COLUMNS = [
+    "message_pk",
+    "campaign_id",
+    "at",
+    "from_status",
+    "to_status",
+    "attempt",
+    "detail",
+]
 
 
-def _transitions(conn: Connection, now: datetime, rows: Iterable[Transition]) -> None:
-    params = [
-        {
-            "message_pk": pk,
-            "campaign_id": campaign_id,
-            "at": now,
-            "from_status": source.value,
-            "to_status": target.value,
-            "attempt": attempt,
-            "detail": detail,
-        }
-        for pk, campaign_id, source, target, attempt, detail in rows
-    ]
-    if params:
-        conn.execute(insert(message_transitions), params)
+def _transitions(
+    conn: Connection,
+    now: datetime,
+    message_pks: Sequence[int],
+    source: MessageStatus,
+    target: MessageStatus,
+    detail: Any = None,
+) -> None:
+    """Record that these messages (now in ``target``) came from ``source``, in one INSERT …
+    SELECT: the attempt count and the detail (a reply, an error) are read from the rows just
+    written, so nothing travels back and forth per message."""
+    if not message_pks:
+        return
+    conn.execute(
+        insert(message_transitions).from_select(
+            _TRANSITION_COLUMNS,
+            select(
+                messages.c.id,
+                messages.c.campaign_id,
+                literal(now, message_transitions.c.at.type),
+                literal(source.value),
+                literal(target.value),
+                messages.c.attempts,
+                literal(None, Text) if detail is None else detail,
+            ).where(messages.c.id.in_(message_pks)),
+        )
+    )
 
 
 def cancel_messages(conn: Connection, campaign_id: str, now: datetime, why: str) -> int:
@@ -376,15 +374,7 @@ def cancel_messages(conn: Connection, campaign_id: str, now: datetime, why: str)
         waiting = (messages.c.campaign_id == campaign_id, messages.c.status == source)
         conn.execute(
             insert(message_transitions).from_select(
-                [
-                    "message_pk",
-                    "campaign_id",
-                    "at",
-                    "from_status",
-                    "to_status",
-                    "attempt",
-                    "detail",
-                ],
+                _TRANSITION_COLUMNS,
                 select(
                     messages.c.id,
                     messages.c.campaign_id,

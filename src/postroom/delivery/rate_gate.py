@@ -57,12 +57,18 @@ class RateGate:
         now: datetime,
     ) -> RateGate:
         gate = cls(conn, rates, transport, tenants, now.timestamp())
-        gate.rates_by_key[transport_bucket(transport)] = rates.transport
+        key = transport_bucket(transport)
+        gate.rates_by_key[key] = rates.transport
         for tenant_id in sorted(tenants):
             rate = gate.tenant_rate(tenant_id)
             if rate > 0:
                 gate.rates_by_key[tenant_bucket(tenant_id)] = rate
-        gate.tats.update(ratelimit_store.lock_buckets(conn, gate.rates_by_key))
+        limited = [k for k, rate in gate.rates_by_key.items() if rate > 0]
+        gate.tats.update(ratelimit_store.lock_buckets(conn, limited))
+        if rates.transport <= 0:
+            # No rate to keep: only a throttling pause could hold the transport back, and
+            # reading it needs no lock (nothing is charged to it).
+            gate.tats[key] = ratelimit_store.read_tat(conn, key)
         return gate
 
     def tenant_rate(self, tenant_id: str) -> float:
@@ -92,7 +98,8 @@ class RateGate:
         for tenant_id, count in Counter(tenant_of[r.campaign_id] for r in keep).items():
             self._charge(tenant_bucket(tenant_id), count)
         ratelimit_store.save_buckets(
-            self.conn, {key: self.tats[key] for key in self.rates_by_key if key in self.tats}
+            self.conn,
+            {key: self.tats[key] for key, rate in self.rates_by_key.items() if rate > 0},
         )
         if not wait:
             return None

@@ -30,6 +30,12 @@ def lock_buckets(conn: Connection, keys: Iterable[str]) -> dict[str, float]:
     return found
 
 
+def read_tat(conn: Connection, key: str) -> float:
+    """A bucket's ``tat`` without locking it (0 for a bucket never used)."""
+    tat = conn.execute(select(rate_limits.c.tat).where(rate_limits.c.key == key)).scalar()
+    return float(tat) if tat is not None else 0.0
+
+
 def save_buckets(conn: Connection, tats: dict[str, float]) -> None:
     if tats:
         conn.execute(

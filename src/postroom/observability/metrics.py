@@ -82,7 +82,7 @@ http_requests_total = Counter(
 http_request_seconds = Histogram(
     "postroom_http_request_seconds",
     "HTTP request time, from the request to the end of the response.",
-    ["method", "route"],
+    ["method", "route", "status"],
     buckets=HTTP_BUCKETS_SECONDS,
     registry=REGISTRY,
 )
@@ -129,7 +129,7 @@ class HttpRequestMetrics:
 
     def __init__(self) -> None:
         self._counts: dict[tuple[str, str, int], Counter] = {}
-        self._times: dict[tuple[str, str], Histogram] = {}
+        self._times: dict[tuple[str, str, int], Histogram] = {}
 
     def record(self, method: str, route: str, status: int, seconds: float) -> None:
         count = self._counts.get((method, route, status))
@@ -137,10 +137,10 @@ class HttpRequestMetrics:
             count = http_requests_total.labels(method, route, str(status))
             self._counts[(method, route, status)] = count
         count.inc()
-        time = self._times.get((method, route))
+        time = self._times.get((method, route, status))
         if time is None:
-            time = http_request_seconds.labels(method, route)
-            self._times[(method, route)] = time
+            time = http_request_seconds.labels(method, route, str(status))
+            self._times[(method, route, status)] = time
         time.observe(seconds)
 
 

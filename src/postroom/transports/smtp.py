@@ -261,11 +261,16 @@ def classify_reply(code: int, message: str) -> Transient | Permanent:
 
     4xx: try later; 5xx: never retry. 421 (the relay is closing) and 530 (authentication
     or STARTTLS required: the relay's set-up, which every message would hit) are
-    transport-level. Anything else is a protocol surprise: transport-level too.
+    transport-level; a 454 throttling reply means we sent too fast. Anything else is a
+    protocol surprise: transport-level too.
     """
     reply = f"{code} {message}"
     if code in (421, 530):
         return Transient(reply, code=code, transport_level=True)
+    if code == 454 and "throttl" in message.lower():
+        # Amazon SES's SMTP interface: "454 Throttling failure: Maximum sending rate
+        # exceeded". The message was dropped; send it again, and more slowly.
+        return Transient(reply, code=code, throttled=True)
     if 400 <= code < 500:
         return Transient(reply, code=code)
     if 500 <= code < 600:
