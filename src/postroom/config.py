@@ -13,7 +13,7 @@ from postroom.errors import ConfigError
 
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 STORAGE_SCHEMES = ("file",)
-TRANSPORT_SCHEMES = ("smtp", "capture")
+TRANSPORT_SCHEMES = ("smtp", "ses", "capture")
 
 
 class Settings(BaseSettings):
