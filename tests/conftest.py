@@ -1,5 +1,5 @@
 """Shared fixtures: databases (SQLite and PostgreSQL), a runtime, a live server on a free
-port, a real SMTP relay (aiosmtpd), tenants and API clients."""
+port, a real SMTP relay (aiosmtpd), an SES stand-in (moto), tenants and API clients."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -19,6 +20,9 @@ from postroom.runtime import Runtime, build_runtime
 from tests.support.counts import assert_counts_match_rows
 from tests.support.live_server import LiveServer, free_port
 from tests.support.smtp_relay import SmtpRelay
+
+if TYPE_CHECKING:
+    from tests.support.moto_ses import MotoSes
 
 PG_URL_VARIABLE = "POSTROOM_TEST_DATABASE_URL"
 
@@ -101,6 +105,29 @@ def smtp_relay() -> Iterator[SmtpRelay]:
         yield relay
     finally:
         relay.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoSes]:
+    # Imported here: moto is large, and most tests never talk to SES.
+    from tests.support.moto_ses import MotoSes
+
+    server = MotoSes()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def moto_ses(moto_server: MotoSes, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> MotoSes:
+    """moto's SES, emptied, with the AWS chain of this test pointed at it (127.0.0.1 only)."""
+    from tests.support.moto_ses import use_moto_ses
+
+    moto_server.reset()
+    use_moto_ses(monkeypatch, tmp_path, moto_server.endpoint_url)
+    return moto_server
 
 
 def make_settings(database_url: str, tmp_path: Path, port: int, **overrides: object) -> Settings:

@@ -15,7 +15,7 @@ from postroom.rates import parse_domain_rates, parse_rate
 
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 STORAGE_SCHEMES = ("file",)
-TRANSPORT_SCHEMES = ("smtp", "capture")
+TRANSPORT_SCHEMES = ("smtp", "ses", "capture")
 
 
 class Settings(BaseSettings):

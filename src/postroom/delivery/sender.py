@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -89,11 +89,13 @@ class Sender:
         )
         #: After a claim that the rate limits left empty: seconds until they allow more.
         self.wait_hint: float | None = None
+        self._send_quota: float | None = None
 
     async def send_due(self, stopping: Callable[[], bool] = lambda: False) -> int:
         """Send one batch of due messages; returns how many were handled (0: nothing due, or
         the breaker is open). When ``stopping`` turns true before the batch goes out, its
         messages are handed back untouched."""
+        await self._respect_send_quota()
         claimed = await asyncio.to_thread(self._claim)
         if not claimed:
             return 0
@@ -111,6 +113,19 @@ class Sender:
         outcomes += [self._outcome(p, r, now) for p, r in zip(ready, results, strict=True)]
         await asyncio.to_thread(self._record, outcomes, results, {p.campaign_id for p in prepared})
         return len(claimed)
+
+    async def _respect_send_quota(self) -> None:
+        """Never send faster than the provider allows the account (SES's max send rate),
+        whatever POSTROOM_RATE_LIMIT says. Asked until known (the transport caches it)."""
+        if self._send_quota is not None:
+            return
+        quota = await self.transport.max_send_rate()
+        if quota:
+            self._send_quota = quota
+            configured = self.rates.transport
+            self.rates = replace(
+                self.rates, transport=min(configured, quota) if configured > 0 else quota
+            )
 
     def _claim(self) -> list[Row[Any]]:
         settings = self.rt.settings

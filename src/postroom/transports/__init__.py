@@ -1,4 +1,5 @@
-"""Mail transports chosen by URL: ``smtp://`` for a relay, ``capture://`` for a local outbox."""
+"""Mail transports chosen by URL: ``smtp://`` for a relay, ``ses://`` for Amazon SES,
+``capture://`` for a local outbox."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from postroom.transports.base import (
     Transport,
 )
 from postroom.transports.capture import CaptureTransport
+from postroom.transports.ses import SesTransport
 from postroom.transports.smtp import SmtpTransport
 from postroom.transports.smtp_settings import SmtpSettings
 
@@ -22,6 +24,7 @@ __all__ = [
     "Envelope",
     "Outcome",
     "Permanent",
+    "SesTransport",
     "SmtpTransport",
     "Transient",
     "Transport",
@@ -33,7 +36,8 @@ def open_transport(url: str, *, pool_size: int = 4, timeout_seconds: float = 30.
     """The transport a URL names; no connection is made until the first send.
 
     ``pool_size`` and ``timeout_seconds`` apply to SMTP unless the URL's ``pool`` or
-    ``timeout`` parameters say otherwise. Raises ConfigError naming POSTROOM_TRANSPORT_URL
+    ``timeout`` parameters say otherwise, and to SES (threads and HTTP connections; connect
+    and read timeouts). Raises ConfigError naming POSTROOM_TRANSPORT_URL
     for an unknown scheme or a malformed URL.
     """
     scheme, separator, _ = url.partition("://")
@@ -42,11 +46,13 @@ def open_transport(url: str, *, pool_size: int = 4, timeout_seconds: float = 30.
         return SmtpTransport(
             SmtpSettings.from_url(url, pool_size=pool_size, timeout_seconds=timeout_seconds)
         )
+    if separator and scheme == "ses":
+        return SesTransport.from_url(url, pool_size=pool_size, timeout_seconds=timeout_seconds)
     if separator and scheme == "capture":
         return CaptureTransport.from_url(url)
     # Only the scheme is echoed: the rest of the URL may hold a password.
     shown = repr(scheme) if separator else "none"
     raise ConfigError(
         TRANSPORT_URL_VARIABLE,
-        f"unknown transport scheme {shown}; use smtp://host:port or capture://DIR",
+        f"unknown transport scheme {shown}; use smtp://host:port, ses://REGION or capture://DIR",
     )

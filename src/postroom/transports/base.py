@@ -86,6 +86,11 @@ class Transport(Protocol):
         """Let in-flight sends finish, then release connections. Later sends are Transient."""
         ...
 
+    async def max_send_rate(self) -> float | None:
+        """The most messages per second the provider accepts from this account (SES's
+        sending quota), or None when it sets no such limit or the limit cannot be read."""
+        ...
+
 
 def to_wire_format(data: bytes) -> bytes:
     """Return ``data`` as an SMTP relay receives it: CRLF line endings and a final CRLF.

@@ -70,6 +70,10 @@ class CaptureTransport:
         """Capture each envelope; outcomes in input order."""
         return await send_each(self.send, envelopes)
 
+    async def max_send_rate(self) -> float | None:
+        """None: the outbox takes messages as fast as they come."""
+        return None
+
     async def close(self) -> None:
         """Refuse later sends. Writes are awaited by their senders, so nothing is in flight."""
         self._is_closed = True

@@ -173,6 +173,10 @@ class SmtpTransport:
         """Send concurrently over the pool; outcomes in input order."""
         return await send_each(self.send, envelopes)
 
+    async def max_send_rate(self) -> float | None:
+        """None: an SMTP relay announces no sending rate."""
+        return None
+
     async def close(self) -> None:
         """Refuse new sends, let in-flight ones finish, then QUIT every connection."""
         self._is_closing = True
