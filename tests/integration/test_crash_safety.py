@@ -270,16 +270,23 @@ def test_three_workers_share_a_campaign_and_send_each_message_once(
     assert set(shares) == set(names) and all(shares[name] > 0 for name in names), shares
 
 
+def sending_midway(
+    deployment: Deployment, rng: random.Random, **worker: str
+) -> tuple[str, list[str], WorkerProcess]:
+    """A 2,000-recipient campaign with one worker, a random part of the way through."""
+    campaign_id, emails = deployment.create_campaign(2000)
+    started = deployment.start_worker(**worker)
+    wait_for_deliveries(deployment.relay, rng.randint(1, 1000))
+    return campaign_id, emails, started
+
+
 def test_sigterm_finishes_the_batch_in_flight_and_leaves_no_lease(
     deployment: Deployment, request: pytest.FixtureRequest
 ) -> None:
     rng = seeded_random(request.node.name)
     started = time.monotonic()
-    campaign_id, emails = deployment.create_campaign(2000)
+    campaign_id, emails, worker = sending_midway(deployment, rng)
     relay = deployment.relay
-    worker = deployment.start_worker()
-    wanted = rng.randint(1, 1000)
-    wait_for_deliveries(relay, wanted)
     # Stop it while it holds a claimed batch: that batch must be sent and recorded.
     wait_until(lambda: deployment.leased_by(campaign_id, worker) > 0, 30, "a batch is claimed")
     assert deployment.campaign_status(campaign_id) == "sending"
@@ -302,11 +309,8 @@ def test_campaign_completes_when_the_relay_goes_away_and_comes_back(
 ) -> None:
     rng = seeded_random(request.node.name)
     started = time.monotonic()
-    campaign_id, emails = deployment.create_campaign(2000)
+    campaign_id, emails, worker = sending_midway(deployment, rng)
     relay = deployment.relay
-    worker = deployment.start_worker()
-    wanted = rng.randint(1, 1000)
-    wait_for_deliveries(relay, wanted)
     relay.stop()
     outage_started = time.monotonic()
     print(f"  relay stopped after {relay.total()} deliveries")
@@ -336,11 +340,8 @@ def test_worker_rides_out_a_database_restart(
     proxy.start()
     try:
         proxied_url = database.set(port=proxy.port).render_as_string(hide_password=False)
-        campaign_id, emails = deployment.create_campaign(2000)
+        campaign_id, emails, worker = sending_midway(deployment, rng, database_url=proxied_url)
         relay = deployment.relay
-        worker = deployment.start_worker(database_url=proxied_url)
-        wanted = rng.randint(1, 1000)
-        wait_for_deliveries(relay, wanted)
         proxy.cut()
         outage_started = time.monotonic()
         print(f"  database cut off after {relay.total()} deliveries")

@@ -44,3 +44,7 @@ def test_a_campaign_goes_out_through_ses(server_factory: ServerFactory, moto_ses
     assert {message["relay_reply"] for message in messages} == {
         f"250 SES MessageId {item.message_id}" for item in stored
     }
+    # The SES MessageId is kept on its own, to match SES's later events to the message.
+    assert {message["provider_message_id"] for message in messages} == {
+        item.message_id for item in stored
+    }

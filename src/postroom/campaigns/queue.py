@@ -106,7 +106,9 @@ def _claim(
     ).all()
     if rows:
         move_counts(conn, campaign_id, {status: -len(rows), MessageStatus.SENDING: len(rows)})
-        _transitions(conn, now, [r.id for r in rows], status, MessageStatus.SENDING)
+        _transitions(
+            conn, now, status, MessageStatus.SENDING, messages.c.id.in_([r.id for r in rows])
+        )
     return list(rows)
 
 
@@ -236,7 +238,8 @@ def _write_outcomes(
     conn.execute(statement, params)
     (target,) = {o.status for o in moved}  # one status per group
     detail = messages.c.relay_reply if target == MessageStatus.SENT else messages.c.last_error
-    _transitions(conn, now, [o.message_pk for o in moved], MessageStatus.SENDING, target, detail)
+    pks = [o.message_pk for o in moved]
+    _transitions(conn, now, MessageStatus.SENDING, target, messages.c.id.in_(pks), detail=detail)
     return moved
 
 
@@ -309,9 +312,12 @@ def reclaim_expired_leases(conn: Connection, now: datetime) -> int:
 def _back_to_queue(conn: Connection, rows: Sequence[Row[Any]], now: datetime, why: str) -> None:
     for campaign_id, moved in sorted(Counter(r.campaign_id for r in rows).items()):
         move_counts(conn, campaign_id, {MessageStatus.SENDING: -moved, MessageStatus.QUEUED: moved})
-    _transitions(
-        conn, now, [r.id for r in rows], MessageStatus.SENDING, MessageStatus.QUEUED, literal(why)
-    )
+    if rows:
+        pks = [r.id for r in rows]
+        queued = MessageStatus.QUEUED
+        _transitions(
+            conn, now, MessageStatus.SENDING, queued, messages.c.id.in_(pks), detail=literal(why)
+        )
 
 
 def _count_possible_duplicates(conn: Connection, by_campaign: dict[str, int]) -> None:
@@ -337,16 +343,14 @@ _TRANSITION_COLUMNS = [
 def _transitions(
     conn: Connection,
     now: datetime,
-    message_pks: Sequence[int],
     source: MessageStatus,
     target: MessageStatus,
+    *where: Any,
     detail: Any = None,
 ) -> None:
-    """Record that these messages (now in ``target``) came from ``source``, in one INSERT …
-    SELECT: the attempt count and the detail (a reply, an error) are read from the rows just
-    written, so nothing travels back and forth per message."""
-    if not message_pks:
-        return
+    """Record that the messages ``where`` selects (now in ``target``) came from ``source``,
+    in one INSERT … SELECT: the attempt count and the detail (a reply, an error) are read
+    from the rows just written, so nothing travels back and forth per message."""
     conn.execute(
         insert(message_transitions).from_select(
             _TRANSITION_COLUMNS,
@@ -358,7 +362,7 @@ def _transitions(
                 literal(target.value),
                 messages.c.attempts,
                 literal(None, Text) if detail is None else detail,
-            ).where(messages.c.id.in_(message_pks)),
+            ).where(*where),
         )
     )
 
@@ -372,20 +376,7 @@ def cancel_messages(conn: Connection, campaign_id: str, now: datetime, why: str)
     cancelled = 0
     for source in (MessageStatus.QUEUED, MessageStatus.DEFERRED):
         waiting = (messages.c.campaign_id == campaign_id, messages.c.status == source)
-        conn.execute(
-            insert(message_transitions).from_select(
-                _TRANSITION_COLUMNS,
-                select(
-                    messages.c.id,
-                    messages.c.campaign_id,
-                    literal(now, message_transitions.c.at.type),
-                    literal(source.value),
-                    literal(MessageStatus.CANCELLED.value),
-                    messages.c.attempts,
-                    literal(why),
-                ).where(*waiting),
-            )
-        )
+        _transitions(conn, now, source, MessageStatus.CANCELLED, *waiting, detail=literal(why))
         moved = conn.execute(
             update(messages)
             .where(*waiting)
