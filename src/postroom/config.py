@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # Rate limits shared by every worker (e.g. "14/s", "600/m"; "0" is no limit): all mail
     # through the transport, each tenant's mail (a tenant may have its own, see `postroom
     # tenant limits`), and per recipient domain ("gmail.com=20/s,yahoo.com=10/s").
+    # Amazon SNS notifications (POST /hooks/ses) are trusted only with a valid signature;
+    # turning this off is for local development only and is logged loudly.
+    sns_verify_signatures: bool = True
     rate_limit: str = "0"
     tenant_rate_limit: str = "0"
     domain_rate_limits: str = ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,9 @@ class Runtime:
     clock: Clock
     secret_key: bytes
     wakeups: Wakeups = field(default_factory=Wakeups)
+    #: Fetches an https URL on an Amazon SNS host (signing certificates, subscription
+    #: confirmations); None: the real one, over the network. Tests serve their own.
+    sns_fetch: Callable[[str], bytes] | None = None
 
     def close(self) -> None:
         self.db.dispose()

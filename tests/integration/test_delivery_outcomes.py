@@ -30,6 +30,13 @@ def test_permanent_and_transient_replies(
     gone = by_email["gone@example.com"]
     assert gone["status"] == "failed" and gone["attempts"] == 1
     assert gone["last_error"].startswith("550") and "No such user" in gone["last_error"]
+    # A refusal at send time is a hard bounce, known at once; a 4xx is not.
+    assert status["counts"]["bounced"] == 1
+    detail = api.http.get(f"/api/v1/campaigns/{campaign_id}/messages/{gone['id']}").json()
+    assert detail["outcome"] == "bounced" and detail["bounced_at"]
+    (bounce,) = [e for e in detail["timeline"] if e["kind"] == "event"]
+    assert bounce["type"] == "bounced" and bounce["data"]["bounce_type"] == "hard"
+    assert bounce["data"]["diagnostic_code"].startswith("550")
     busy = by_email["busy@example.com"]
     assert busy["status"] == "sent" and busy["attempts"] == 2
     assert sorted(r.recipients[0] for r in smtp_relay.received) == [

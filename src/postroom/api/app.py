@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
 
@@ -11,13 +12,25 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from postroom import __version__
-from postroom.api import campaigns, files, metrics, public, system, templates, uploads
+from postroom.api import (
+    campaigns,
+    files,
+    metrics,
+    public,
+    suppressions,
+    system,
+    templates,
+    uploads,
+)
 from postroom.api.errors import install_error_handlers
 from postroom.db.engine import POOL_SIZE
 from postroom.delivery.breaker import breaker_name
+from postroom.events.sns import SnsVerifier, fetch_certificate_over_https
 from postroom.observability.logs import configure_logging
 from postroom.observability.metrics import MessageGauges
 from postroom.runtime import Runtime, build_runtime
+
+log = logging.getLogger(__name__)
 
 Background = Callable[[asyncio.Event], Awaitable[None]]
 
@@ -52,13 +65,14 @@ def create_app(rt: Runtime, *, background: Background | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = rt
+    app.state.sns_verifier = _sns_verifier(rt)
     transport_url = rt.settings.transport_url
     app.state.message_gauges = MessageGauges(
         rt.db, urlsplit(transport_url).scheme, breaker=breaker_name(transport_url)
     )
     install_error_handlers(app)
     app.add_middleware(metrics.RequestMetrics)
-    for module in (public, metrics, uploads, templates, files, campaigns, system):
+    for module in (public, metrics, uploads, templates, files, campaigns, suppressions, system):
         app.include_router(module.router)
     return app
 
@@ -70,3 +84,13 @@ def app_from_settings() -> FastAPI:
     # A spawned process starts with logging unconfigured.
     configure_logging(rt.settings.log_format)
     return create_app(rt)
+
+
+def _sns_verifier(rt: Runtime) -> SnsVerifier | None:
+    if rt.settings.sns_verify_signatures:
+        return SnsVerifier(lambda url: (rt.sns_fetch or fetch_certificate_over_https)(url))
+    log.warning(
+        "POSTROOM_SNS_VERIFY_SIGNATURES is off: POST /hooks/ses believes ANY caller. "
+        "Use this for local development only."
+    )
+    return None

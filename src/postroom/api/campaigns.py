@@ -23,6 +23,8 @@ from postroom.campaigns.schemas import (
     MessagePage,
     dump,
 )
+from postroom.events import service as events
+from postroom.events.schemas import EventPage, MessageDetail
 from postroom.runtime import Runtime
 from postroom.tenants.service import Caller, authenticate
 
@@ -127,6 +129,37 @@ def campaign_messages(
     with rt.db.read_latest() as conn:
         campaign = service.get_campaign(conn, authenticate(conn, key).tenant_id, campaign_id)
         page = service.list_messages(conn, campaign.id, status=status, cursor=cursor, limit=limit)
+    return _json(page)
+
+
+@router.get(
+    "/{campaign_id}/messages/{message_id}",
+    response_model=MessageDetail,
+    responses=error_responses(401, 404),
+)
+def campaign_message(campaign_id: str, message_id: int, rt: RuntimeDep, key: ApiKeyDep) -> Response:
+    """One recipient's message: its record, outcome, and every status change and event."""
+    with rt.db.read_latest() as conn:
+        campaign = service.get_campaign(conn, authenticate(conn, key).tenant_id, campaign_id)
+        detail = events.message_detail(conn, campaign.id, message_id)
+    return _json(detail)
+
+
+@router.get(
+    "/{campaign_id}/events", response_model=EventPage, responses=error_responses(400, 401, 404)
+)
+def campaign_events(
+    campaign_id: str,
+    rt: RuntimeDep,
+    key: ApiKeyDep,
+    type: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    """What happened after hand-over (delivered, bounced, opened…), oldest first."""
+    with rt.db.read_latest() as conn:
+        campaign = service.get_campaign(conn, authenticate(conn, key).tenant_id, campaign_id)
+        page = events.list_events(conn, campaign.id, event_type=type, cursor=cursor, limit=limit)
     return _json(page)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, select, update
 
+from postroom.campaigns.queue import suppress_listed
 from postroom.campaigns.states import CampaignStatus
 from postroom.db.bulk import refresh_statistics
 from postroom.db.tables import MESSAGE_STATUSES, campaigns, messages
@@ -85,6 +86,7 @@ def finish_processing(conn: Connection, campaign: Row[Any], worker_id: str, now:
         return CampaignStatus.FAILED
     if current.valid_rows >= BULK_LOAD_ROWS:
         refresh_statistics(conn, messages)
+    suppress_listed(conn, campaign.id, current.tenant_id, now)
     is_scheduled = current.scheduled_at is not None and current.scheduled_at > now
     status = CampaignStatus.SCHEDULED if is_scheduled else CampaignStatus.SENDING
     if current.paused_at is not None:  # paused while its file was being processed

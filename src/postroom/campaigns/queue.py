@@ -18,12 +18,14 @@ from sqlalchemy import Connection, Row, Text, bindparam, func, insert, literal, 
 from postroom.campaigns.counts import move_counts
 from postroom.campaigns.states import CampaignStatus, MessageStatus, may_move
 from postroom.db.tables import campaigns, message_transitions, messages
+from postroom.suppressions import store as suppression_store
 
 _CLAIMED_COLUMNS = (
     messages.c.id,
     messages.c.campaign_id,
     messages.c.row_number,
     messages.c.email,
+    messages.c.email_key,
     messages.c.fields,
     messages.c.attempts,
     messages.c.first_attempt_at,
@@ -385,3 +387,56 @@ def cancel_messages(conn: Connection, campaign_id: str, now: datetime, why: str)
         move_counts(conn, campaign_id, {source: -moved, MessageStatus.CANCELLED: moved})
         cancelled += moved
     return cancelled
+
+
+def suppress_listed(conn: Connection, campaign_id: str, tenant_id: str, now: datetime) -> int:
+    """Queued messages to addresses on the tenant's suppression list become ``suppressed``
+    (when the file is in: one set-based statement, however long the list)."""
+    if not suppression_store.has_any(conn, tenant_id):
+        return 0  # the common case: no list to compare a large campaign with
+    listed = (
+        messages.c.campaign_id == campaign_id,
+        messages.c.status == MessageStatus.QUEUED,
+        messages.c.email_key.in_(suppression_store.keys_of_tenant(tenant_id)),
+    )
+    why = literal("on the suppression list")
+    _transitions(conn, now, MessageStatus.QUEUED, MessageStatus.SUPPRESSED, *listed, detail=why)
+    moved = conn.execute(
+        update(messages).where(*listed).values(status=MessageStatus.SUPPRESSED, updated_at=now)
+    ).rowcount
+    move_counts(conn, campaign_id, {MessageStatus.QUEUED: -moved, MessageStatus.SUPPRESSED: moved})
+    return moved
+
+
+def suppress_claimed(
+    conn: Connection, worker_id: str, claimed: Sequence[Row[Any]], now: datetime
+) -> int:
+    """Claimed messages whose address went on the suppression list after the file was in:
+    ``suppressed`` instead of sent."""
+    pks = [row.id for row in claimed]
+    held = (
+        messages.c.id.in_(pks),
+        messages.c.lease_owner == worker_id,
+        messages.c.status == MessageStatus.SENDING,
+    )
+    rows = conn.execute(
+        update(messages)
+        .where(*held)
+        .values(
+            status=MessageStatus.SUPPRESSED, lease_owner=None, lease_expires_at=None, updated_at=now
+        )
+        .returning(messages.c.id, messages.c.campaign_id)
+    ).all()
+    if rows:
+        why = literal("on the suppression list")
+        moved_pks = messages.c.id.in_([row.id for row in rows])
+        _transitions(
+            conn, now, MessageStatus.SENDING, MessageStatus.SUPPRESSED, moved_pks, detail=why
+        )
+        for campaign_id, moved in sorted(Counter(r.campaign_id for r in rows).items()):
+            move_counts(
+                conn,
+                campaign_id,
+                {MessageStatus.SENDING: -moved, MessageStatus.SUPPRESSED: moved},
+            )
+    return len(rows)

@@ -53,6 +53,13 @@ class MessageCounts(BaseModel):
     failed: int = 0
     suppressed: int = 0
     cancelled: int = 0
+    # After hand-over, unique recipients (each message counted once per kind):
+    delivered: int = 0
+    bounced: int = 0
+    complained: int = 0
+    opened: int = 0
+    clicked: int = 0
+    unsubscribed: int = 0
 
 
 class FileReport(BaseModel):

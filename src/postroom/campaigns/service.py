@@ -28,7 +28,15 @@ from postroom.campaigns.states import (
     CampaignStatus,
     MessageStatus,
 )
-from postroom.db.tables import campaigns, files, messages, row_issues, templates
+from postroom.db.tables import (
+    ENGAGEMENT_COUNTS,
+    campaigns,
+    files,
+    messages,
+    row_issues,
+    templates,
+)
+from postroom.db.tables import message_transitions as message_transitions_table
 from postroom.errors import BadRequest, NotFound, Unprocessable
 from postroom.ids import new_id
 
@@ -138,7 +146,8 @@ def get_campaign(conn: Connection, tenant_id: str, campaign_id: str) -> Row[Any]
 def campaign_status(campaign: Row[Any], *, base_url: str) -> CampaignStatusView:
     """The status view from the campaign row alone (its counts are kept with every change)."""
     by_status = {s.value: getattr(campaign, f"{s.value}_count") for s in MessageStatus}
-    counts = MessageCounts(total=sum(by_status.values()), **by_status)
+    engagement = {name: getattr(campaign, f"{name}_count") for name in ENGAGEMENT_COUNTS}
+    counts = MessageCounts(total=sum(by_status.values()), **by_status, **engagement)
     return _status_view(campaign, counts, base_url)
 
 
@@ -230,6 +239,29 @@ _MESSAGE_VIEW_COLUMNS = tuple(
     _MESSAGE_VIEW_SOURCES[name] if name in _MESSAGE_VIEW_SOURCES else messages.c[name]
     for name in _MESSAGE_VIEW_FIELDS
 )
+
+
+def get_message_row(conn: Connection, campaign_id: str, message_pk: int) -> MessageView:
+    """One message of the campaign as the messages API shows it, or 404."""
+    row = conn.execute(
+        select(*_MESSAGE_VIEW_COLUMNS).where(
+            messages.c.campaign_id == campaign_id, messages.c.id == message_pk
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"No message {message_pk} in this campaign.", code="message_not_found")
+    return MessageView(**dict(zip(_MESSAGE_VIEW_FIELDS, row, strict=True)))
+
+
+def message_transitions(conn: Connection, message_pk: int) -> list[Row[Any]]:
+    """Every status change of one message, oldest first."""
+    return list(
+        conn.execute(
+            select(message_transitions_table)
+            .where(message_transitions_table.c.message_pk == message_pk)
+            .order_by(message_transitions_table.c.id)
+        ).all()
+    )
 
 
 def list_messages(

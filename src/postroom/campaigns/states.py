@@ -45,7 +45,13 @@ MESSAGE_TRANSITIONS: dict[MessageStatus, frozenset[MessageStatus]] = {
     ),
     MessageStatus.DEFERRED: frozenset({MessageStatus.SENDING, MessageStatus.CANCELLED}),
     MessageStatus.SENDING: frozenset(
-        {MessageStatus.SENT, MessageStatus.DEFERRED, MessageStatus.FAILED, MessageStatus.QUEUED}
+        {
+            MessageStatus.SENT,
+            MessageStatus.DEFERRED,
+            MessageStatus.FAILED,
+            MessageStatus.QUEUED,
+            MessageStatus.SUPPRESSED,  # its address went on the suppression list meanwhile
+        }
     ),
     MessageStatus.SENT: frozenset(),
     MessageStatus.FAILED: frozenset(),
@@ -68,4 +74,4 @@ FINAL_MESSAGE_STATUSES = (
 )
 
 #: Template variables every message has besides its CSV columns.
-BUILTIN_VARIABLES = frozenset({"email"})
+BUILTIN_VARIABLES = frozenset({"email", "unsubscribe_url"})

@@ -32,6 +32,9 @@ metadata = MetaData(
 )
 
 #: Every message status (campaigns.states spells them for the API; the schema needs the names).
+#: What happened after hand-over, counted once per message (unique recipients).
+ENGAGEMENT_COUNTS = ("delivered", "bounced", "complained", "opened", "clicked", "unsubscribed")
+
 MESSAGE_STATUSES = (
     "queued",
     "sending",
@@ -129,6 +132,11 @@ campaigns = Table(
         Column(f"{status}_count", Integer, nullable=False, default=0, server_default="0")
         for status in MESSAGE_STATUSES
     ),
+    # Messages with each kind of event after hand-over, each counted once.
+    *(
+        Column(f"{name}_count", Integer, nullable=False, default=0, server_default="0")
+        for name in ENGAGEMENT_COUNTS
+    ),
     # Messages that may have reached the relay twice (a worker died or the connection was
     # lost mid-transaction), counted once each.
     Column("possible_duplicate_count", Integer, nullable=False, default=0, server_default="0"),
@@ -168,8 +176,17 @@ messages = Table(
     Column("message_id", String(200)),
     Column("relay_reply", Text),
     # The relay's queue id or the provider's message id (SES MessageId), to match its events.
-    Column("provider_message_id", String(200)),
+    Column("provider_message_id", String(200), index=True),
     Column("sent_at", UtcDateTime),
+    # The first time of each event after hand-over, and the final outcome they add up to
+    # (delivered | bounced | complained).
+    Column("delivered_at", UtcDateTime),
+    Column("bounced_at", UtcDateTime),
+    Column("complained_at", UtcDateTime),
+    Column("first_opened_at", UtcDateTime),
+    Column("first_clicked_at", UtcDateTime),
+    Column("unsubscribed_at", UtcDateTime),
+    Column("outcome", String(20)),
     Column("updated_at", UtcDateTime, nullable=False),
     UniqueConstraint("campaign_id", "email_key", name="uq_messages_campaign_email"),
     Index("ix_messages_campaign_status", "campaign_id", "status", "id"),
@@ -195,6 +212,40 @@ message_transitions = Table(
     Column("attempt", Integer, nullable=False),  # the message's attempts after the change
     Column("detail", Text),  # the relay's reply or the reason
     Index("ix_message_transitions_message_pk", "message_pk", "id"),
+)
+
+# The event store: append-only; ``event_key`` makes a provider's repeated delivery of one
+# event land once.
+events = Table(
+    "events",
+    metadata,
+    Column("id", MessageId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(40), nullable=False),
+    Column("campaign_id", String(40), nullable=False),
+    Column("message_pk", MessageId, nullable=False),
+    Column("type", String(20), nullable=False),
+    Column("source", String(20), nullable=False),  # ses | smtp | tracking
+    Column("recipient", String(320)),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("event_key", String(100), nullable=False, unique=True),
+    Column("data", JSON, nullable=False),
+    Index("ix_events_campaign", "campaign_id", "id"),
+    Index("ix_events_campaign_type", "campaign_id", "type", "id"),
+    Index("ix_events_message", "message_pk", "id"),
+)
+
+# Addresses a tenant must not mail again: hard bounces, complaints, unsubscribes (added
+# automatically) and addresses added by hand. ``email_key`` is the message table's key.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("email_key", String(320), primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("reason", String(40), nullable=False),  # hard_bounce | complaint | unsubscribe | manual
+    Column("detail", Text),
+    Column("created_at", UtcDateTime, nullable=False),
 )
 
 # One circuit breaker per transport, shared by every worker process: closed | open | half_open.

@@ -24,9 +24,12 @@ from postroom.delivery.compose import CampaignComposer, ComposeError, Mailbox, w
 from postroom.delivery.rate_gate import RateGate, throttle_pause
 from postroom.delivery.ratelimit import SendingRates, TenantRates
 from postroom.delivery.retry import next_retry_at
+from postroom.events.service import SendRejection, record_send_rejections
+from postroom.events.unsubscribe import unsubscribe_token, unsubscribe_url
 from postroom.observability.metrics import record_sends
 from postroom.rates import parse_domain_rates, parse_rate
 from postroom.runtime import Runtime
+from postroom.suppressions import store as suppression_store
 from postroom.templates.sandbox import CompiledTemplate, RenderError, TemplateCache
 from postroom.templates.service import get_template
 from postroom.tenants.service import rate_overrides
@@ -46,6 +49,7 @@ class CampaignContext:
     """What every message of one campaign shares, prepared once."""
 
     campaign_id: str
+    tenant_id: str
     template: CompiledTemplate
     composer: CampaignComposer
     sender: str
@@ -111,7 +115,13 @@ class Sender:
         now = self.rt.clock.now()
         outcomes = [self._failure(p) for p in prepared if p.envelope is None]
         outcomes += [self._outcome(p, r, now) for p, r in zip(ready, results, strict=True)]
-        await asyncio.to_thread(self._record, outcomes, results, {p.campaign_id for p in prepared})
+        rejections = [
+            self._rejection(p, r)
+            for p, r in zip(ready, results, strict=True)
+            if isinstance(r, Permanent) and r.code is not None and 500 <= r.code < 600
+        ]
+        campaign_ids = {p.campaign_id for p in prepared}
+        await asyncio.to_thread(self._record, outcomes, results, campaign_ids, rejections)
         return len(claimed)
 
     async def _respect_send_quota(self) -> None:
@@ -148,7 +158,7 @@ class Sender:
                 room = min(batch_size - len(claimed), share, gate.tenant_room(campaign.tenant_id))
                 if room <= 0:
                     continue
-                claimed += queue.claim_messages(
+                batch = queue.claim_messages(
                     conn,
                     campaign.id,
                     self.worker_id,
@@ -156,6 +166,7 @@ class Sender:
                     now=now,
                     lease_seconds=settings.lease_seconds,
                 )
+                claimed += self._skip_suppressed(conn, campaign.tenant_id, batch, now)
             postponed = gate.grant(claimed, tenant_of)
             if postponed is not None:
                 # Their recipient domain is at its limit: back to the queue until it is not.
@@ -175,6 +186,17 @@ class Sender:
                 if campaign.id not in self._contexts:
                     self._contexts[campaign.id] = self._context(conn, campaign)
         return claimed
+
+    def _skip_suppressed(
+        self, conn: Any, tenant_id: str, batch: list[Row[Any]], now: datetime
+    ) -> list[Row[Any]]:
+        """Addresses that went on the suppression list after the file was in are not sent."""
+        listed = suppression_store.listed_keys(conn, tenant_id, (r.email_key for r in batch))
+        if not listed:
+            return batch
+        suppressed = [r for r in batch if r.email_key in listed]
+        queue.suppress_claimed(conn, self.worker_id, suppressed, now)
+        return [r for r in batch if r.email_key not in listed]
 
     def _rate_gate(self, conn: Any, tenant_ids: set[str], now: datetime) -> RateGate:
         own = rate_overrides(conn, tenant_ids)
@@ -209,8 +231,13 @@ class Sender:
         sender = Mailbox(campaign.from_email, campaign.from_name)
         return CampaignContext(
             campaign_id=campaign.id,
+            tenant_id=campaign.tenant_id,
             template=compiled,
-            composer=CampaignComposer(sender=sender, reply_to=reply_to),
+            composer=CampaignComposer(
+                sender=sender,
+                reply_to=reply_to,
+                extra_headers=[("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")],
+            ),
             sender=wire_address(campaign.from_email),
             domain=wire_address(campaign.from_email).rpartition("@")[2],
         )
@@ -235,6 +262,10 @@ class Sender:
         context = self._contexts[row.campaign_id]
         fields: dict[str, str] = json.loads(row.fields)
         fields["email"] = row.email
+        unsubscribe = unsubscribe_url(
+            self.rt.settings.base_url, unsubscribe_token(self.rt.secret_key, row.id)
+        )
+        fields["unsubscribe_url"] = unsubscribe
         try:
             content = context.template.render(fields)
         except RenderError as exc:
@@ -250,6 +281,7 @@ class Sender:
                 text=content.text,
                 message_id=message_id,
                 date=now,
+                extra_headers=[("List-Unsubscribe", f"<{unsubscribe}>")],
             )
         except ComposeError as exc:
             prepared.failure = f"compose_error: {exc.message}"
@@ -333,7 +365,24 @@ class Sender:
             newly_possible_duplicate=newly_duplicate,
         )
 
-    def _record(self, outcomes: list[Outcome], results: list[Any], campaign_ids: set[str]) -> None:
+    def _rejection(self, prepared: Prepared, result: Permanent) -> SendRejection:
+        assert prepared.envelope is not None
+        return SendRejection(
+            message_pk=prepared.message_pk,
+            campaign_id=prepared.campaign_id,
+            tenant_id=self._contexts[prepared.campaign_id].tenant_id,
+            recipient=prepared.envelope.recipient,
+            reply=result.reason,
+            attempt=prepared.attempts + 1,
+        )
+
+    def _record(
+        self,
+        outcomes: list[Outcome],
+        results: list[Any],
+        campaign_ids: set[str],
+        rejections: list[SendRejection],
+    ) -> None:
         now = self.rt.clock.now()
         failures = [r for r in results if isinstance(r, Transient) and r.transport_level]
         # Any answer about a recipient, even a refusal, shows that the relay itself works.
@@ -347,6 +396,8 @@ class Sender:
             if pause:
                 throttle_pause(conn, self.breaker_name, now, pause)
             queue.record_outcomes(conn, self.worker_id, outcomes, now)
+            if rejections:  # a refusal at send time is a bounce the relay told us at once
+                record_send_rejections(conn, rejections, source=self.transport.name, now=now)
             lifecycle.complete_finished_campaigns(conn, now, sorted(campaign_ids))
             before, after = breaker_store.record_results(
                 conn,

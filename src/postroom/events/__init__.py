@@ -1,0 +1,1 @@
+"""What happened to each email after it was sent: provider events, bounces, complaints."""

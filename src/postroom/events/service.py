@@ -1,0 +1,203 @@
+"""Use cases of the event store: record what a provider reports about sent messages, page
+through a campaign's events, and show one message with everything that happened to it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from postroom.campaigns.cursors import decode_cursor, encode_cursor
+from postroom.campaigns.service import get_message_row, message_transitions
+from postroom.db.tables import messages
+from postroom.errors import BadRequest
+from postroom.events import store
+from postroom.events.schemas import EventPage, EventView, MessageDetail, TimelineEntry
+from postroom.events.ses_records import EVENT_TYPES, ProviderEvent
+from postroom.suppressions import store as suppression_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What became of a batch of reported events."""
+
+    stored: int = 0
+    repeated: int = 0  # delivered again by the provider: already stored
+    unmatched: int = 0  # about a message Postroom does not know (sent by something else)
+
+
+def record_provider_events(
+    conn: Connection, reported: list[ProviderEvent], *, source: str, now: datetime
+) -> Recorded:
+    stored = repeated = unmatched = 0
+    for event in reported:
+        message = store.message_by_provider_id(conn, event.provider_message_id)
+        if message is None:
+            unmatched += 1
+            log.info(
+                "%s %s event for unknown message %s ignored",
+                source,
+                event.type,
+                event.provider_message_id,
+            )
+            continue
+        is_new = store.append_event(
+            conn,
+            {
+                "tenant_id": message.tenant_id,
+                "campaign_id": message.campaign_id,
+                "message_pk": message.id,
+                "type": event.type,
+                "source": source,
+                "recipient": event.recipient,
+                "occurred_at": event.occurred_at,
+                "recorded_at": now,
+                "event_key": event.event_key,
+                "data": event.data,
+            },
+        )
+        if not is_new:
+            repeated += 1
+            continue
+        store.apply_to_message(conn, message, event.type, event.occurred_at)
+        reason = _suppression_reason(event.type, event.data)
+        if reason is not None:
+            suppression_store.add(
+                conn, message.tenant_id, message.email_key, message.email, reason, now
+            )
+        stored += 1
+    return Recorded(stored, repeated, unmatched)
+
+
+@dataclass(frozen=True, slots=True)
+class SendRejection:
+    """A relay refused a message for good at send time (5xx): a bounce, known at once."""
+
+    message_pk: int
+    campaign_id: str
+    tenant_id: str
+    recipient: str
+    reply: str  # the relay's reply, code first
+    attempt: int
+
+
+def record_send_rejections(
+    conn: Connection, rejections: list[SendRejection], *, source: str, now: datetime
+) -> None:
+    """Store each refusal as a hard ``bounced`` event of its message."""
+    for rejection in rejections:
+        code = rejection.reply[:3]
+        is_new = store.append_event(
+            conn,
+            {
+                "tenant_id": rejection.tenant_id,
+                "campaign_id": rejection.campaign_id,
+                "message_pk": rejection.message_pk,
+                "type": "bounced",
+                "source": source,
+                "recipient": rejection.recipient,
+                "occurred_at": now,
+                "recorded_at": now,
+                "event_key": f"{source}-reject:{rejection.message_pk}:{rejection.attempt}",
+                "data": {
+                    "bounce_type": "hard",
+                    "bounce_subtype": "rejected_at_send",
+                    "diagnostic_code": rejection.reply,
+                    "status": code,
+                },
+            },
+        )
+        if is_new:
+            message = _MessageRef(rejection.message_pk, rejection.campaign_id)
+            store.apply_to_message(conn, message, "bounced", now)
+            address = store.email_of(conn, rejection.message_pk)
+            suppression_store.add(
+                conn,
+                rejection.tenant_id,
+                address.email_key,
+                address.email,
+                "hard_bounce",
+                now,
+                detail=rejection.reply,
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class _MessageRef:
+    id: int
+    campaign_id: str
+
+
+def _suppression_reason(event_type: str, data: dict[str, Any]) -> str | None:
+    """Hard bounces, complaints and unsubscribes put the address on the tenant's list; a soft
+    bounce does not (the mailbox may take mail again)."""
+    if event_type == "bounced":
+        return "hard_bounce" if data.get("bounce_type") == "hard" else None
+    return {"complained": "complaint", "unsubscribed": "unsubscribe"}.get(event_type)
+
+
+def list_events(
+    conn: Connection, campaign_id: str, *, event_type: str | None, cursor: str | None, limit: int
+) -> EventPage:
+    """A campaign's events in the order they were recorded; ``next_cursor`` continues."""
+    if event_type is not None and event_type not in EVENT_TYPES:
+        raise BadRequest(
+            f"Unknown event type {event_type!r}.",
+            code="invalid_event_type",
+            details={"allowed": list(EVENT_TYPES)},
+        )
+    after_id = int(decode_cursor(cursor, 1)[0]) if cursor is not None else None
+    rows = store.campaign_events(
+        conn, campaign_id, event_type=event_type, after_id=after_id, limit=limit + 1
+    )
+    page = [_event_view(row) for row in rows[:limit]]
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return EventPage(events=page, next_cursor=next_cursor)
+
+
+def message_detail(conn: Connection, campaign_id: str, message_pk: int) -> MessageDetail:
+    """One message: its record, its outcome, and every status change and event in time order."""
+    view = get_message_row(conn, campaign_id, message_pk)
+    times = conn.execute(
+        select(
+            messages.c.outcome,
+            messages.c.delivered_at,
+            messages.c.bounced_at,
+            messages.c.complained_at,
+            messages.c.first_opened_at,
+            messages.c.first_clicked_at,
+            messages.c.unsubscribed_at,
+        ).where(messages.c.id == message_pk)
+    ).one()
+    timeline = [
+        TimelineEntry(
+            at=row.at,
+            kind="status",
+            status=row.to_status,
+            from_status=row.from_status,
+            detail=row.detail,
+        )
+        for row in message_transitions(conn, message_pk)
+    ] + [
+        TimelineEntry(at=row.occurred_at, kind="event", type=row.type, data=row.data)
+        for row in store.message_events(conn, message_pk)
+    ]
+    timeline.sort(key=lambda entry: entry.at)
+    return MessageDetail(**view.model_dump(), **times._asdict(), timeline=timeline)
+
+
+def _event_view(row: Any) -> EventView:
+    return EventView(
+        id=row.id,
+        type=row.type,
+        message_id=row.message_pk,
+        recipient=row.recipient,
+        source=row.source,
+        occurred_at=row.occurred_at,
+        data=row.data,
+    )

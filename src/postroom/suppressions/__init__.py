@@ -1,0 +1,1 @@
+"""Each tenant's suppression list: addresses never to be mailed again."""
