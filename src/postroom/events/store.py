@@ -3,6 +3,7 @@ final outcome) and to the campaign's unique counts, and read a campaign's events
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, cast
 
@@ -29,19 +30,31 @@ OUTCOME_RANK = {"delivered": 1, "bounced": 2, "complained": 3}
 def message_by_provider_id(conn: Connection, provider_message_id: str) -> Row[Any] | None:
     """The message a provider knows by this id (the SES MessageId or the relay's queue id),
     with its tenant."""
-    found = conn.execute(
-        select(
-            messages.c.id,
-            messages.c.campaign_id,
-            messages.c.email,
-            messages.c.email_key,
-            campaigns.c.tenant_id,
-        )
-        .join(campaigns, campaigns.c.id == messages.c.campaign_id)
-        .where(messages.c.provider_message_id == provider_message_id)
-        .limit(1)
-    ).first()
-    return cast("Row[Any] | None", found)
+    return _message_where(messages.c.provider_message_id == provider_message_id)(conn)
+
+
+def message_by_id(conn: Connection, message_pk: int) -> Row[Any] | None:
+    """A message with its tenant, by Postroom's own id."""
+    return _message_where(messages.c.id == message_pk)(conn)
+
+
+def _message_where(condition: Any) -> Callable[[Connection], Row[Any] | None]:
+    def find(conn: Connection) -> Row[Any] | None:
+        found = conn.execute(
+            select(
+                messages.c.id,
+                messages.c.campaign_id,
+                messages.c.email,
+                messages.c.email_key,
+                campaigns.c.tenant_id,
+            )
+            .join(campaigns, campaigns.c.id == messages.c.campaign_id)
+            .where(condition)
+            .limit(1)
+        ).first()
+        return cast("Row[Any] | None", found)
+
+    return find
 
 
 def append_event(conn: Connection, values: dict[str, Any]) -> bool:

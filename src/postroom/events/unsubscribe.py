@@ -7,9 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from postroom.db.tables import campaigns, messages
 from postroom.events import store
 from postroom.signing import sign, verify
 from postroom.suppressions import store as suppression_store
@@ -42,17 +41,7 @@ class Unsubscribed:
 
 def unsubscribe(conn: Connection, message_pk: int, now: datetime, how: str) -> Unsubscribed | None:
     """Record the unsubscribe of a message's recipient; None if the message is gone."""
-    message = conn.execute(
-        select(
-            messages.c.id,
-            messages.c.campaign_id,
-            messages.c.email,
-            messages.c.email_key,
-            campaigns.c.tenant_id,
-        )
-        .join(campaigns, campaigns.c.id == messages.c.campaign_id)
-        .where(messages.c.id == message_pk)
-    ).first()
+    message = store.message_by_id(conn, message_pk)
     if message is None:
         return None
     is_new = store.append_event(
