@@ -15,8 +15,6 @@ from tests.integration.conftest import ServerFactory
 from tests.integration.test_events import sent_campaign
 from tests.support.sns_signing import CERT_URL, FIXTURES, SnsSigner, fixture, notification
 
-pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"no fixtures at {FIXTURES}")
-
 EXPECTED = {
     "ses-event-bounce-permanent.json": "bounced",
     "ses-event-click.json": "clicked",

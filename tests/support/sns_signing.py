@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-test.pem"
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "ses"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ses"
 
 _SIGNED_KEYS = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),

@@ -19,15 +19,15 @@ from postroom.events.ses_records import (
     parse_ses_record,
 )
 
-# The shared fixtures live beside the repository (e.g. /work/shared next to /work/main).
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "ses"
+# The documentation's examples, copied into the repository (see tests/fixtures/SOURCES.md).
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ses"
 EXAMPLE_ID = "EXAMPLE7c191be45-e9aedb9a-02f9-4d12-a87d-dd0099a07f8a-000000"
 
 
 def load(name: str) -> dict[str, Any]:
     path = FIXTURES / name
     if not path.exists():
-        pytest.skip(f"shared SES fixture {path} is missing (expected beside the repository)")
+        raise AssertionError(f"SES fixture {path} is missing")
     record: dict[str, Any] = json.loads(path.read_text())
     return record
 

@@ -17,7 +17,7 @@ from postroom.events.sns import (
     fetch_certificate_over_https,
     is_sns_url,
 )
-from tests.support.sns_signing import FIXTURES, SnsSigner, fixture
+from tests.support.sns_signing import SnsSigner, fixture
 
 
 @pytest.mark.parametrize(
@@ -44,7 +44,6 @@ def test_only_sns_hosts_over_https_are_trusted(url: str, trusted: bool) -> None:
     assert confirmation_url_is_safe(url) is trusted
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"no fixtures at {FIXTURES}")
 @pytest.mark.parametrize("version", ["1", "2"])
 @pytest.mark.parametrize(
     "name",
@@ -63,7 +62,6 @@ def test_signed_messages_verify(name: str, version: str) -> None:
         SnsVerifier(signer.fetch).verify(signer.sign(no_subject, version))
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"no fixtures at {FIXTURES}")
 @pytest.mark.parametrize("field", ["Message", "MessageId", "Subject", "Timestamp", "TopicArn"])
 def test_every_signed_field_is_covered(field: str) -> None:
     signer = SnsSigner()
@@ -88,7 +86,6 @@ def certificate(signer: SnsSigner, *, days_from: int, days_to: int) -> bytes:
     )
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"no fixtures at {FIXTURES}")
 @pytest.mark.parametrize(
     ("served", "reason"),
     [
@@ -106,7 +103,6 @@ def test_a_bad_certificate_is_refused(served: Any, reason: str) -> None:
         SnsVerifier(lambda url: pem).verify(message)
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"no fixtures at {FIXTURES}")
 def test_malformed_messages_are_refused_without_fetching() -> None:
     signer = SnsSigner()
     good = signer.sign(fixture("sns-http-notification.json"))
@@ -130,7 +126,6 @@ def test_malformed_messages_are_refused_without_fetching() -> None:
             verifier.verify(bad)
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"no fixtures at {FIXTURES}")
 def test_certificates_are_cached_within_a_bound() -> None:
     signer = SnsSigner()
     fetched: list[str] = []
