@@ -14,7 +14,7 @@ from postroom.events.sns import (
     SnsRejected,
     SnsVerifier,
     confirmation_url_is_safe,
-    fetch_certificate_over_https,
+    fetch_from_sns,
     is_sns_url,
 )
 from tests.support.sns_signing import SnsSigner, fixture
@@ -146,4 +146,4 @@ def test_certificates_are_cached_within_a_bound() -> None:
 def test_the_fetcher_refuses_what_is_not_sns_without_the_network() -> None:
     for url in ("http://sns.us-east-1.amazonaws.com/x.pem", "https://evil.example/x.pem"):
         with pytest.raises(SnsRejected, match="not an SNS URL"):
-            fetch_certificate_over_https(url)
+            fetch_from_sns(url)

@@ -25,7 +25,7 @@ from postroom.api import (
 from postroom.api.errors import install_error_handlers
 from postroom.db.engine import POOL_SIZE
 from postroom.delivery.breaker import breaker_name
-from postroom.events.sns import SnsVerifier, fetch_certificate_over_https
+from postroom.events.sns import SnsVerifier, fetch_from_sns
 from postroom.observability.logs import configure_logging
 from postroom.observability.metrics import MessageGauges
 from postroom.runtime import Runtime, build_runtime
@@ -88,7 +88,7 @@ def app_from_settings() -> FastAPI:
 
 def _sns_verifier(rt: Runtime) -> SnsVerifier | None:
     if rt.settings.sns_verify_signatures:
-        return SnsVerifier(lambda url: (rt.sns_fetch or fetch_certificate_over_https)(url))
+        return SnsVerifier(lambda url: (rt.sns_fetch or fetch_from_sns)(url))
     log.warning(
         "POSTROOM_SNS_VERIFY_SIGNATURES is off: POST /hooks/ses believes ANY caller. "
         "Use this for local development only."

@@ -16,7 +16,7 @@ from postroom import __version__
 from postroom.api.deps import RuntimeDep
 from postroom.api.errors import error_responses
 from postroom.errors import NotFound, PayloadTooLarge
-from postroom.events.sns import fetch_certificate_over_https
+from postroom.events.sns import fetch_from_sns
 from postroom.events.sns_intake import receive_sns_message
 from postroom.events.unsubscribe import message_of_token, unsubscribe
 from postroom.runtime import Runtime
@@ -40,15 +40,17 @@ async def ses_hook(request: Request, rt: RuntimeDep) -> dict[str, Any]:
     """Amazon SNS deliveries of SES events (subscribe an SNS topic's HTTPS endpoint here).
     Only messages with a valid SNS signature are trusted; subscriptions are confirmed by
     fetching their SubscribeURL, only when it is an https URL on an SNS host."""
-    body = await request.body()
-    if len(body) > SNS_MAX_BYTES:
-        raise PayloadTooLarge("An SNS message is never this large.", code="payload_too_large")
+    body = bytearray()
+    async for chunk in request.stream():  # stop reading as soon as it is too large
+        body += chunk
+        if len(body) > SNS_MAX_BYTES:
+            raise PayloadTooLarge("An SNS message is never this large.", code="payload_too_large")
     outcome = await run_in_threadpool(
         receive_sns_message,
         rt.db,
-        body,
+        bytes(body),
         verifier=request.app.state.sns_verifier,
-        fetch=rt.sns_fetch or fetch_certificate_over_https,
+        fetch=rt.sns_fetch or fetch_from_sns,
         now=rt.clock.now(),
     )
     answer: dict[str, Any] = {"type": outcome.message_type}

@@ -250,7 +250,7 @@ def get_message_row(conn: Connection, campaign_id: str, message_pk: int) -> Mess
     ).first()
     if row is None:
         raise NotFound(f"No message {message_pk} in this campaign.", code="message_not_found")
-    return MessageView(**dict(zip(_MESSAGE_VIEW_FIELDS, row, strict=True)))
+    return _message_view(row)
 
 
 def message_transitions(conn: Connection, message_pk: int) -> list[Row[Any]]:
@@ -262,6 +262,10 @@ def message_transitions(conn: Connection, message_pk: int) -> list[Row[Any]]:
             .order_by(message_transitions_table.c.id)
         ).all()
     )
+
+
+def _message_view(row: Row[Any]) -> MessageView:
+    return MessageView(**dict(zip(_MESSAGE_VIEW_FIELDS, row, strict=True)))
 
 
 def list_messages(
@@ -284,7 +288,7 @@ def list_messages(
         (after_id,) = decode_cursor(cursor, 1)
         query = query.where(messages.c.id > int(after_id))
     rows = conn.execute(query.order_by(messages.c.id).limit(limit + 1)).all()
-    page = [MessageView(**dict(zip(_MESSAGE_VIEW_FIELDS, r, strict=True))) for r in rows[:limit]]
+    page = [_message_view(row) for row in rows[:limit]]
     next_cursor = encode_cursor(rows[limit - 1][0]) if len(rows) > limit else None
     return MessagePage(messages=page, next_cursor=next_cursor)
 

@@ -103,16 +103,7 @@ def sanitize_header_text(value: str) -> str:
 
 def compose_message(parts: MessageParts) -> bytes:
     """Return the complete message as bytes with CRLF line endings, ready for SMTP DATA."""
-    composer = CampaignComposer(parts.sender, reply_to=parts.reply_to)
-    return composer.compose(
-        parts.recipient,
-        subject=parts.subject,
-        html=parts.html,
-        text=parts.text,
-        message_id=parts.message_id,
-        date=parts.date,
-        extra_headers=parts.extra_headers,
-    )
+    return CampaignComposer(parts.sender, reply_to=parts.reply_to).compose_parts(parts)
 
 
 class CampaignComposer:
@@ -135,6 +126,19 @@ class CampaignComposer:
         )
         self._boundaries = _Boundaries()
         self._encoded_lines = QuotedPrintableLines()
+
+    def compose_parts(self, parts: MessageParts) -> bytes:
+        """:meth:`compose` for a message given as :class:`MessageParts` (its sender and
+        reply-to are this composer's)."""
+        return self.compose(
+            parts.recipient,
+            subject=parts.subject,
+            html=parts.html,
+            text=parts.text,
+            message_id=parts.message_id,
+            date=parts.date,
+            extra_headers=parts.extra_headers,
+        )
 
     def compose(
         self,

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Row
 from postroom.delivery import ratelimit_store
 from postroom.delivery.ratelimit import (
     UNLIMITED,
+    Allowance,
     SendingRates,
     TenantRates,
     after_granting,
@@ -140,7 +141,7 @@ class RateGate:
                 wait.append((row, self.now + later))
         return keep, wait
 
-    def _allowance(self, key: str) -> Any:
+    def _allowance(self, key: str) -> Allowance:
         return allowance(self.tats.get(key, 0.0), self.now, self.rates_by_key.get(key, 0.0))
 
     def _charge(self, key: str, count: int) -> None:

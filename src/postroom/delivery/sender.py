@@ -49,7 +49,6 @@ class CampaignContext:
     """What every message of one campaign shares, prepared once."""
 
     campaign_id: str
-    tenant_id: str
     template: CompiledTemplate
     composer: CampaignComposer
     sender: str
@@ -231,7 +230,6 @@ class Sender:
         sender = Mailbox(campaign.from_email, campaign.from_name)
         return CampaignContext(
             campaign_id=campaign.id,
-            tenant_id=campaign.tenant_id,
             template=compiled,
             composer=CampaignComposer(
                 sender=sender,
@@ -366,15 +364,7 @@ class Sender:
         )
 
     def _rejection(self, prepared: Prepared, result: Permanent) -> SendRejection:
-        assert prepared.envelope is not None
-        return SendRejection(
-            message_pk=prepared.message_pk,
-            campaign_id=prepared.campaign_id,
-            tenant_id=self._contexts[prepared.campaign_id].tenant_id,
-            recipient=prepared.envelope.recipient,
-            reply=result.reason,
-            attempt=prepared.attempts + 1,
-        )
+        return SendRejection(prepared.message_pk, result.reason, prepared.attempts + 1)
 
     def _record(
         self,

@@ -79,9 +79,6 @@ class SendRejection:
     """A relay refused a message for good at send time (5xx): a bounce, known at once."""
 
     message_pk: int
-    campaign_id: str
-    tenant_id: str
-    recipient: str
     reply: str  # the relay's reply, code first
     attempt: int
 
@@ -91,46 +88,40 @@ def record_send_rejections(
 ) -> None:
     """Store each refusal as a hard ``bounced`` event of its message."""
     for rejection in rejections:
-        code = rejection.reply[:3]
+        message = store.message_by_id(conn, rejection.message_pk)
+        if message is None:
+            continue
         is_new = store.append_event(
             conn,
             {
-                "tenant_id": rejection.tenant_id,
-                "campaign_id": rejection.campaign_id,
-                "message_pk": rejection.message_pk,
+                "tenant_id": message.tenant_id,
+                "campaign_id": message.campaign_id,
+                "message_pk": message.id,
                 "type": "bounced",
                 "source": source,
-                "recipient": rejection.recipient,
+                "recipient": message.email,
                 "occurred_at": now,
                 "recorded_at": now,
-                "event_key": f"{source}-reject:{rejection.message_pk}:{rejection.attempt}",
+                "event_key": f"{source}-reject:{message.id}:{rejection.attempt}",
                 "data": {
                     "bounce_type": "hard",
                     "bounce_subtype": "rejected_at_send",
                     "diagnostic_code": rejection.reply,
-                    "status": code,
+                    "status": rejection.reply[:3],
                 },
             },
         )
         if is_new:
-            message = _MessageRef(rejection.message_pk, rejection.campaign_id)
             store.apply_to_message(conn, message, "bounced", now)
-            address = store.email_of(conn, rejection.message_pk)
             suppression_store.add(
                 conn,
-                rejection.tenant_id,
-                address.email_key,
-                address.email,
+                message.tenant_id,
+                message.email_key,
+                message.email,
                 "hard_bounce",
                 now,
                 detail=rejection.reply,
             )
-
-
-@dataclass(frozen=True, slots=True)
-class _MessageRef:
-    id: int
-    campaign_id: str
 
 
 def _suppression_reason(event_type: str, data: dict[str, Any]) -> str | None:

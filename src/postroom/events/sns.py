@@ -73,9 +73,7 @@ def confirmation_url_is_safe(url: str) -> bool:
     return is_sns_url(url)
 
 
-def fetch_certificate_over_https(
-    url: str, *, timeout_seconds: float = 5.0, max_bytes: int = 64 * 1024
-) -> bytes:
+def fetch_from_sns(url: str, *, timeout_seconds: float = 5.0, max_bytes: int = 64 * 1024) -> bytes:
     """GET an SNS URL (a signing certificate, a subscription confirmation) with certificate
     verification, no redirects and a size limit."""
     if not is_sns_url(url):

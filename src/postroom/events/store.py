@@ -100,13 +100,6 @@ def apply_to_message(
         )
 
 
-def email_of(conn: Connection, message_pk: int) -> Row[Any]:
-    found = conn.execute(
-        select(messages.c.email, messages.c.email_key).where(messages.c.id == message_pk)
-    ).one()
-    return cast("Row[Any]", found)
-
-
 def campaign_events(
     conn: Connection, campaign_id: str, *, event_type: str | None, after_id: int | None, limit: int
 ) -> list[Row[Any]]:

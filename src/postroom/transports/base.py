@@ -6,10 +6,30 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NoReturn, Protocol
+from urllib.parse import parse_qsl
+
+from postroom.errors import ConfigError
 
 # Every transport URL problem is reported against this setting, so start-up names it.
 TRANSPORT_URL_VARIABLE = "POSTROOM_TRANSPORT_URL"
+
+
+def reject_transport_url(problem: str) -> NoReturn:
+    """Stop start-up with one line naming POSTROOM_TRANSPORT_URL and what is wrong with it."""
+    raise ConfigError(TRANSPORT_URL_VARIABLE, problem)
+
+
+def transport_url_options(query: str, known: Sequence[str], transport: str) -> dict[str, str]:
+    """A transport URL's ``?name=value`` options; an unknown name stops start-up."""
+    values = dict(parse_qsl(query, keep_blank_values=True))
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        reject_transport_url(
+            f"unknown {transport} option {unknown[0]!r}; known: {', '.join(known)}"
+        )
+    return values
+
 
 _BARE_LINE_ENDING = re.compile(rb"\r\n|\n|\r")
 

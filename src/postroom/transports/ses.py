@@ -14,22 +14,22 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NoReturn, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from postroom.errors import ConfigError
 from postroom.transports.base import (
-    TRANSPORT_URL_VARIABLE,
     Accepted,
     Envelope,
     Outcome,
     Transient,
+    reject_transport_url,
     send_each,
     to_wire_format,
+    transport_url_options,
 )
 from postroom.transports.ses_errors import classify_error
 
@@ -83,19 +83,23 @@ class SesTransport:
         POSTROOM_TRANSPORT_URL. Nothing is contacted until the first send."""
         parts = urlsplit(url)
         if parts.scheme.lower() != "ses":
-            _reject("an SES URL starts with ses://")
+            reject_transport_url("an SES URL starts with ses://")
         if "@" in parts.netloc:
             # Never echoed: whatever is there may be a secret.
-            _reject("credentials do not go in the URL; SES uses the standard AWS chain")
+            reject_transport_url(
+                "credentials do not go in the URL; SES uses the standard AWS chain"
+            )
         region = parts.hostname or ""
         if not _REGION.fullmatch(region) or parts.netloc.lower() != region:
-            _reject("an SES URL names its region: ses://REGION, e.g. ses://eu-west-1")
+            reject_transport_url("an SES URL names its region: ses://REGION, e.g. ses://eu-west-1")
         if parts.path not in ("", "/") or parts.fragment:
-            _reject("an SES URL has no path or fragment; options go in ?configuration_set=NAME")
-        query = _parse_query(parts.query)
+            reject_transport_url(
+                "an SES URL has no path or fragment; options go in ?configuration_set=NAME"
+            )
+        query = transport_url_options(parts.query, _QUERY_KEYS, "SES")
         configuration_set = query.get("configuration_set")
         if configuration_set is not None and not _CONFIGURATION_SET.fullmatch(configuration_set):
-            _reject("configuration_set is 1 to 64 letters, digits, '_' or '-'")
+            reject_transport_url("configuration_set is 1 to 64 letters, digits, '_' or '-'")
         return cls(
             region,
             configuration_set=configuration_set,
@@ -197,15 +201,3 @@ class SesTransport:
 
     async def _in_thread(self, call: Callable[[], _Result]) -> _Result:
         return await asyncio.get_running_loop().run_in_executor(self._threads, call)
-
-
-def _reject(problem: str) -> NoReturn:
-    raise ConfigError(TRANSPORT_URL_VARIABLE, problem)
-
-
-def _parse_query(query: str) -> dict[str, str]:
-    values = dict(parse_qsl(query, keep_blank_values=True))
-    unknown = sorted(set(values) - set(_QUERY_KEYS))
-    if unknown:
-        _reject(f"unknown SES option {unknown[0]!r}; known: {', '.join(_QUERY_KEYS)}")
-    return values

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NoReturn
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
-from postroom.errors import ConfigError
-from postroom.transports.base import TRANSPORT_URL_VARIABLE
+from postroom.transports.base import (
+    reject_transport_url,
+    transport_url_options,
+)
 
 # Relays cap messages per session and long sessions pile up state; reconnecting is cheap.
 MESSAGES_PER_CONNECTION = 1000
@@ -68,20 +69,22 @@ class SmtpSettings:
         """
         parts = urlsplit(url)
         if parts.scheme != "smtp" or not parts.hostname:
-            _reject("an SMTP URL looks like smtp://[user:password@]host[:port]")
+            reject_transport_url("an SMTP URL looks like smtp://[user:password@]host[:port]")
         if parts.path not in ("", "/") or parts.fragment:
-            _reject("an SMTP URL has no path or fragment; options go in ?tls=...&pool=...")
+            reject_transport_url(
+                "an SMTP URL has no path or fragment; options go in ?tls=...&pool=..."
+            )
         try:
             port = parts.port
         except ValueError:
             port = 0
         if port == 0:
-            _reject("the port must be a number from 1 to 65535")
-        query = _parse_query(parts.query)
+            reject_transport_url("the port must be a number from 1 to 65535")
+        query = transport_url_options(parts.query, _QUERY_KEYS, "SMTP")
         tls = _parse_tls(query.get("tls"), port)
         username = unquote(parts.username) if parts.username else None
         if parts.password is not None and username is None:
-            _reject("a password needs a user name: smtp://user:password@host")
+            reject_transport_url("a password needs a user name: smtp://user:password@host")
         return cls(
             host=parts.hostname,
             port=port or _default_port(tls),
@@ -95,25 +98,13 @@ class SmtpSettings:
         )
 
 
-def _reject(problem: str) -> NoReturn:
-    raise ConfigError(TRANSPORT_URL_VARIABLE, problem)
-
-
-def _parse_query(query: str) -> dict[str, str]:
-    values = dict(parse_qsl(query, keep_blank_values=True))
-    unknown = sorted(set(values) - set(_QUERY_KEYS))
-    if unknown:
-        _reject(f"unknown SMTP option {unknown[0]!r}; known: {', '.join(_QUERY_KEYS)}")
-    return values
-
-
 def _parse_tls(value: str | None, port: int | None) -> TlsMode:
     if value is None:
         return TlsMode.IMPLICIT if port == 465 else TlsMode.OPPORTUNISTIC
     try:
         return TlsMode(value.lower())
     except ValueError:
-        _reject(f"tls must be one of {', '.join(TlsMode)} (got {value!r})")
+        reject_transport_url(f"tls must be one of {', '.join(TlsMode)} (got {value!r})")
 
 
 def _default_port(tls: TlsMode) -> int:
@@ -126,9 +117,9 @@ def _parse_count(name: str, value: str | None, default: int) -> int:
         try:
             count = int(value)
         except ValueError:
-            _reject(f"{name} must be a whole number (got {value!r})")
+            reject_transport_url(f"{name} must be a whole number (got {value!r})")
     if not 1 <= count <= _MAX_POOL_SIZE:
-        _reject(f"{name} must be between 1 and {_MAX_POOL_SIZE} (got {count})")
+        reject_transport_url(f"{name} must be between 1 and {_MAX_POOL_SIZE} (got {count})")
     return count
 
 
@@ -138,9 +129,9 @@ def _parse_seconds(value: str | None, default: float) -> float:
         try:
             seconds = float(value)
         except ValueError:
-            _reject(f"timeout must be a number of seconds (got {value!r})")
+            reject_transport_url(f"timeout must be a number of seconds (got {value!r})")
     if not 0 < seconds < float("inf"):
-        _reject(f"timeout must be a positive number of seconds (got {seconds})")
+        reject_transport_url(f"timeout must be a positive number of seconds (got {seconds})")
     return seconds
 
 
@@ -151,10 +142,10 @@ def _parse_flag(name: str, value: str | None, *, default: bool) -> bool:
         return True
     if value.lower() in _FALSE_WORDS:
         return False
-    _reject(f"{name} must be true or false (got {value!r})")
+    reject_transport_url(f"{name} must be true or false (got {value!r})")
 
 
 def _parse_helo(value: str | None) -> str | None:
     if value is not None and (not value or not value.isprintable() or " " in value):
-        _reject(f"helo must be a host name without spaces (got {value!r})")
+        reject_transport_url(f"helo must be a host name without spaces (got {value!r})")
     return value
