@@ -43,6 +43,24 @@ def test_permanent_and_transient_replies(
         "busy@example.com",
         "ok@example.com",
     ]
+    # Postroom's own outcomes are events too, one per attempt, beside the relay's bounce.
+    events = api.http.get(f"/api/v1/campaigns/{campaign_id}/events").json()["events"]
+    own = sorted(
+        (e["recipient"], e["type"], e["data"]["attempt"])
+        for e in events
+        if e["source"] == "postroom"
+    )
+    assert own == [
+        ("busy@example.com", "deferred", 1),
+        ("busy@example.com", "sent", 2),
+        ("gone@example.com", "failed", 1),
+        ("ok@example.com", "sent", 1),
+    ]
+    by_kind = {(e["recipient"], e["type"]): e["data"] for e in events}
+    assert by_kind[("busy@example.com", "deferred")]["error"].startswith("451")
+    assert by_kind[("ok@example.com", "sent")]["reply"].startswith("250")
+    assert by_kind[("ok@example.com", "sent")]["transport"] == "smtp"
+    assert [e["type"] for e in events if e["source"] == "smtp"] == ["bounced"]
     api.close()
 
 

@@ -17,8 +17,14 @@ from sqlalchemy import Connection, Row, Text, bindparam, func, insert, literal, 
 
 from postroom.campaigns.counts import move_counts
 from postroom.campaigns.states import CampaignStatus, MessageStatus, may_move
-from postroom.db.tables import campaigns, message_transitions, messages
+from postroom.db.tables import campaigns, events, message_transitions, messages
 from postroom.suppressions import store as suppression_store
+
+#: The outcomes that are events of their message too (a message put back in the queue
+#: untried, because the relay as a whole was down, is not).
+OUTCOME_EVENTS = frozenset({MessageStatus.SENT, MessageStatus.DEFERRED, MessageStatus.FAILED})
+#: The ``source`` of those events, as opposed to a provider's ("ses", "smtp", "tracking").
+OWN_SOURCE = "postroom"
 
 _CLAIMED_COLUMNS = (
     messages.c.id,
@@ -153,7 +159,12 @@ class Outcome:
 
 
 def record_outcomes(
-    conn: Connection, worker_id: str, outcomes: list[Outcome], now: datetime
+    conn: Connection,
+    worker_id: str,
+    outcomes: list[Outcome],
+    now: datetime,
+    *,
+    transport: str = "postroom",
 ) -> int:
     """Write outcomes, one statement batch per campaign and status. Only messages this worker
     still leases are touched, so a worker whose lease ran out cannot overwrite the next
@@ -166,7 +177,7 @@ def record_outcomes(
     written = 0
     # Campaign rows are locked in id order, as claims lock them: no deadlock between workers.
     for (campaign_id, status), group in sorted(groups.items()):
-        moved = _write_outcomes(conn, worker_id, group, now)
+        moved = _write_outcomes(conn, worker_id, group, now, transport)
         move_counts(conn, campaign_id, {MessageStatus.SENDING: -len(moved), status: len(moved)})
         duplicates = sum(1 for o in moved if o.newly_possible_duplicate)
         if duplicates:
@@ -176,21 +187,22 @@ def record_outcomes(
 
 
 def _write_outcomes(
-    conn: Connection, worker_id: str, outcomes: list[Outcome], now: datetime
+    conn: Connection, worker_id: str, outcomes: list[Outcome], now: datetime, transport: str
 ) -> list[Outcome]:
     # Lock the rows this worker still holds first: an expired lease taken back meanwhile
     # must neither be overwritten nor counted.
-    held = set(
-        conn.execute(
-            select(messages.c.id)
+    held = {
+        row.id: row
+        for row in conn.execute(
+            select(messages.c.id, messages.c.email, messages.c.attempts)
             .where(
                 messages.c.id.in_([o.message_pk for o in outcomes]),
                 messages.c.lease_owner == worker_id,
                 messages.c.status == MessageStatus.SENDING,
             )
             .with_for_update()
-        ).scalars()
-    )
+        )
+    }
     moved = [o for o in outcomes if o.message_pk in held]
     if not moved:
         return []
@@ -242,7 +254,58 @@ def _write_outcomes(
     detail = messages.c.relay_reply if target == MessageStatus.SENT else messages.c.last_error
     pks = [o.message_pk for o in moved]
     _transitions(conn, now, MessageStatus.SENDING, target, messages.c.id.in_(pks), detail=detail)
+    if target in OUTCOME_EVENTS:
+        _outcome_events(conn, moved, held, now, transport)
     return moved
+
+
+def _outcome_events(
+    conn: Connection,
+    moved: list[Outcome],
+    held: dict[int, Row[Any, Any, Any]],
+    now: datetime,
+    transport: str,
+) -> None:
+    """Postroom's own outcomes (sent, deferred, failed) go into the event store beside what
+    providers report later, one row per message in one statement, with source "postroom";
+    the attempt number keeps a retry's event apart from the first one's."""
+    (campaign_id,) = {o.campaign_id for o in moved}
+    tenant_id = conn.execute(
+        select(campaigns.c.tenant_id).where(campaigns.c.id == campaign_id)
+    ).scalar_one()
+    rows = []
+    for outcome in moved:
+        message = held[outcome.message_pk]
+        attempt = message.attempts + (1 if outcome.is_attempt else 0)
+        event_type = outcome.status.value
+        rows.append(
+            {
+                "tenant_id": tenant_id,
+                "campaign_id": campaign_id,
+                "message_pk": outcome.message_pk,
+                "type": event_type,
+                "source": OWN_SOURCE,
+                "recipient": message.email,
+                "occurred_at": now,
+                "recorded_at": now,
+                "event_key": f"{event_type}:{outcome.message_pk}:{attempt}",
+                "data": _outcome_data(outcome, attempt, transport),
+            }
+        )
+    conn.execute(insert(events), rows)
+
+
+def _outcome_data(outcome: Outcome, attempt: int, transport: str) -> dict[str, Any]:
+    data: dict[str, Any] = {"attempt": attempt, "transport": transport}
+    if outcome.status == MessageStatus.SENT:
+        data["reply"] = outcome.relay_reply
+        if outcome.provider_message_id:
+            data["provider_message_id"] = outcome.provider_message_id
+    else:
+        data["error"] = outcome.error
+        if outcome.status == MessageStatus.DEFERRED and outcome.retry_at is not None:
+            data["retry_at"] = outcome.retry_at.isoformat()
+    return data
 
 
 def release_leases(

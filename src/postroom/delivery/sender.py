@@ -385,7 +385,9 @@ class Sender:
         with self.rt.db.write() as conn:
             if pause:
                 throttle_pause(conn, self.breaker_name, now, pause)
-            queue.record_outcomes(conn, self.worker_id, outcomes, now)
+            queue.record_outcomes(
+                conn, self.worker_id, outcomes, now, transport=self.transport.name
+            )
             if rejections:  # a refusal at send time is a bounce the relay told us at once
                 record_send_rejections(conn, rejections, source=self.transport.name, now=now)
             lifecycle.complete_finished_campaigns(conn, now, sorted(campaign_ids))

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from postroom.campaigns.cursors import decode_cursor, encode_cursor
+from postroom.campaigns.queue import OWN_SOURCE
 from postroom.campaigns.service import get_message_row, message_transitions
 from postroom.db.tables import messages
 from postroom.errors import BadRequest
@@ -177,6 +178,7 @@ def message_detail(conn: Connection, campaign_id: str, message_pk: int) -> Messa
     ] + [
         TimelineEntry(at=row.occurred_at, kind="event", type=row.type, data=row.data)
         for row in store.message_events(conn, message_pk)
+        if row.source != OWN_SOURCE  # Postroom's own outcomes: the status entries say them
     ]
     timeline.sort(key=lambda entry: entry.at)
     return MessageDetail(**view.model_dump(), **times._asdict(), timeline=timeline)
