@@ -72,6 +72,3 @@ FINAL_MESSAGE_STATUSES = (
     MessageStatus.SUPPRESSED,
     MessageStatus.CANCELLED,
 )
-
-#: Template variables every message has besides its CSV columns.
-BUILTIN_VARIABLES = frozenset({"email", "unsubscribe_url"})

@@ -1,4 +1,4 @@
-"""Entry point: ``postroom serve | api | worker | migrate | tenant | key | outbox``."""
+"""Entry point: ``postroom serve | api | worker | migrate | tenant | key | outbox | template``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from wsgiref.simple_server import WSGIServer
 import typer
 
 from postroom.cli.output import console, err_console, print_json, reports_errors
+from postroom.cli.template_preview import template_app
 from postroom.config import load_settings
 from postroom.db.migrate import migrate as apply_migrations
 from postroom.db.migrate import pending_migrations
@@ -35,6 +36,7 @@ outbox_app = typer.Typer(help="The capture outbox (capture:// transport).", no_a
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(key_app, name="key")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(template_app, name="template")
 
 HostOption = Annotated[str, typer.Option(help="Interface to listen on.")]
 PortOption = Annotated[int, typer.Option(help="Port to listen on.")]

@@ -30,6 +30,7 @@ from postroom.observability.metrics import record_sends
 from postroom.rates import parse_domain_rates, parse_rate
 from postroom.runtime import Runtime
 from postroom.suppressions import store as suppression_store
+from postroom.templates.builtins import message_fields
 from postroom.templates.sandbox import CompiledTemplate, RenderError, TemplateCache
 from postroom.templates.service import get_template
 from postroom.tenants.service import rate_overrides
@@ -258,12 +259,10 @@ class Sender:
             row.id, row.campaign_id, row.attempts, row.first_attempt_at, row.possible_duplicate
         )
         context = self._contexts[row.campaign_id]
-        fields: dict[str, str] = json.loads(row.fields)
-        fields["email"] = row.email
         unsubscribe = unsubscribe_url(
             self.rt.settings.base_url, unsubscribe_token(self.rt.secret_key, row.id)
         )
-        fields["unsubscribe_url"] = unsubscribe
+        fields = message_fields(json.loads(row.fields), row.email, unsubscribe)
         try:
             content = context.template.render(fields)
         except RenderError as exc:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, insert, update
 
 from postroom.campaigns import lifecycle
-from postroom.campaigns.states import BUILTIN_VARIABLES, MessageStatus
+from postroom.campaigns.states import MessageStatus
 from postroom.db.bulk import driver_value, existing_message_keys, insert_many
 from postroom.db.tables import campaigns, messages, row_issues
 from postroom.errors import FileRejected
@@ -22,6 +22,7 @@ from postroom.files.service import get_file
 from postroom.ingest.fields import FieldsEncoder
 from postroom.ingest.seen import SeenAddresses
 from postroom.runtime import Runtime
+from postroom.templates.builtins import missing_variables
 from postroom.templates.service import get_template
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ class FileProcessor:
 
 
 def _check_variables(variables: list[str], columns: list[str]) -> None:
-    missing = sorted(set(variables) - set(columns) - BUILTIN_VARIABLES)
+    missing = missing_variables(variables, columns)
     if missing:
         raise FileRejected(
             "The template uses variables that are not columns of the file: "
