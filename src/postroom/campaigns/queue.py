@@ -13,10 +13,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, Text, bindparam, func, insert, literal, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    String,
+    Text,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 
 from postroom.campaigns.counts import move_counts
 from postroom.campaigns.states import CampaignStatus, MessageStatus, may_move
+from postroom.db.sql_json import json_object
 from postroom.db.tables import campaigns, events, message_transitions, messages
 from postroom.suppressions import store as suppression_store
 
@@ -25,6 +38,19 @@ from postroom.suppressions import store as suppression_store
 OUTCOME_EVENTS = frozenset({MessageStatus.SENT, MessageStatus.DEFERRED, MessageStatus.FAILED})
 #: The ``source`` of those events, as opposed to a provider's ("ses", "smtp", "tracking").
 OWN_SOURCE = "postroom"
+
+_EVENT_COLUMNS = (
+    "tenant_id",
+    "campaign_id",
+    "message_pk",
+    "type",
+    "source",
+    "recipient",
+    "occurred_at",
+    "recorded_at",
+    "event_key",
+    "data",
+)
 
 _CLAIMED_COLUMNS = (
     messages.c.id,
@@ -191,18 +217,17 @@ def _write_outcomes(
 ) -> list[Outcome]:
     # Lock the rows this worker still holds first: an expired lease taken back meanwhile
     # must neither be overwritten nor counted.
-    held = {
-        row.id: row
-        for row in conn.execute(
-            select(messages.c.id, messages.c.email, messages.c.attempts)
+    held = set(
+        conn.execute(
+            select(messages.c.id)
             .where(
                 messages.c.id.in_([o.message_pk for o in outcomes]),
                 messages.c.lease_owner == worker_id,
                 messages.c.status == MessageStatus.SENDING,
             )
             .with_for_update()
-        )
-    }
+        ).scalars()
+    )
     moved = [o for o in outcomes if o.message_pk in held]
     if not moved:
         return []
@@ -255,57 +280,53 @@ def _write_outcomes(
     pks = [o.message_pk for o in moved]
     _transitions(conn, now, MessageStatus.SENDING, target, messages.c.id.in_(pks), detail=detail)
     if target in OUTCOME_EVENTS:
-        _outcome_events(conn, moved, held, now, transport)
+        _outcome_events(conn, target, messages.c.id.in_(pks), now, transport)
     return moved
 
 
 def _outcome_events(
-    conn: Connection,
-    moved: list[Outcome],
-    held: dict[int, Row[Any, Any, Any]],
-    now: datetime,
-    transport: str,
+    conn: Connection, target: MessageStatus, where: Any, now: datetime, transport: str
 ) -> None:
     """Postroom's own outcomes (sent, deferred, failed) go into the event store beside what
-    providers report later, one row per message in one statement, with source "postroom";
-    the attempt number keeps a retry's event apart from the first one's."""
-    (campaign_id,) = {o.campaign_id for o in moved}
-    tenant_id = conn.execute(
-        select(campaigns.c.tenant_id).where(campaigns.c.id == campaign_id)
-    ).scalar_one()
-    rows = []
-    for outcome in moved:
-        message = held[outcome.message_pk]
-        attempt = message.attempts + (1 if outcome.is_attempt else 0)
-        event_type = outcome.status.value
-        rows.append(
-            {
-                "tenant_id": tenant_id,
-                "campaign_id": campaign_id,
-                "message_pk": outcome.message_pk,
-                "type": event_type,
-                "source": OWN_SOURCE,
-                "recipient": message.email,
-                "occurred_at": now,
-                "recorded_at": now,
-                "event_key": f"{event_type}:{outcome.message_pk}:{attempt}",
-                "data": _outcome_data(outcome, attempt, transport),
-            }
+    providers report later, with source "postroom", in one INSERT … SELECT from the rows
+    just written (the JSON is built by the database: nothing per message in Python); the
+    attempt number keeps a retry's event apart from the first one's."""
+    kind = target.value
+    attempt = cast(messages.c.attempts, String)
+    if target == MessageStatus.SENT:
+        details: tuple[Any, ...] = (
+            "reply",
+            messages.c.relay_reply,
+            "provider_message_id",
+            messages.c.provider_message_id,
         )
-    conn.execute(insert(events), rows)
-
-
-def _outcome_data(outcome: Outcome, attempt: int, transport: str) -> dict[str, Any]:
-    data: dict[str, Any] = {"attempt": attempt, "transport": transport}
-    if outcome.status == MessageStatus.SENT:
-        data["reply"] = outcome.relay_reply
-        if outcome.provider_message_id:
-            data["provider_message_id"] = outcome.provider_message_id
     else:
-        data["error"] = outcome.error
-        if outcome.status == MessageStatus.DEFERRED and outcome.retry_at is not None:
-            data["retry_at"] = outcome.retry_at.isoformat()
-    return data
+        details = ("error", messages.c.last_error)
+    data = json_object(
+        conn, "attempt", messages.c.attempts, "transport", literal(transport), *details
+    )
+    tenant = (
+        select(campaigns.c.tenant_id)
+        .where(campaigns.c.id == messages.c.campaign_id)
+        .scalar_subquery()
+    )
+    conn.execute(
+        insert(events).from_select(
+            _EVENT_COLUMNS,
+            select(
+                tenant,
+                messages.c.campaign_id,
+                messages.c.id,
+                literal(kind),
+                literal(OWN_SOURCE),
+                messages.c.email,
+                literal(now, events.c.occurred_at.type),
+                literal(now, events.c.recorded_at.type),
+                literal(f"{kind}:") + cast(messages.c.id, String) + literal(":") + attempt,
+                data,
+            ).where(where),
+        )
+    )
 
 
 def release_leases(
