@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from email.message import Message
 from email.parser import HeaderParser
 from email.utils import getaddresses, parseaddr
-from typing import Literal
+from typing import Literal, cast
 
 Kind = Literal["bounce", "complaint", "auto_reply", "unparseable"]
 BounceType = Literal["hard", "soft"]
@@ -32,13 +32,29 @@ _AUTO_REPLY_SUBJECT = re.compile(
 )
 #: Phrases of bounce texts, most specific first: (pattern, bounce type, subtype).
 _PHRASES: tuple[tuple[re.Pattern[str], BounceType, str], ...] = tuple(
-    (re.compile(pattern, re.IGNORECASE), bounce_type, subtype)
+    (re.compile(pattern, re.IGNORECASE), cast("BounceType", bounce_type), subtype)
     for pattern, bounce_type, subtype in (
-        (r"mailbox (is )?full|quota exceeded|over ?quota|insufficient storage", "soft", "mailbox_full"),
-        (r"user unknown|unknown user|no such (user|mailbox)|does not exist|"
-         r"invalid recipient|recipient address rejected|mailbox not found", "hard", "no_such_user"),
-        (r"domain name not found|host or domain name not found|no mx|bad destination", "hard", "bad_domain"),
-        (r"mailbox (is )?(unavailable|disabled|inactive)|account (is )?disabled", "hard", "mailbox_unavailable"),
+        (
+            r"mailbox (is )?full|quota exceeded|over ?quota|insufficient storage",
+            "soft",
+            "mailbox_full",
+        ),
+        (
+            r"user unknown|unknown user|no such (user|mailbox)|does not exist|"
+            r"invalid recipient|recipient address rejected|mailbox not found",
+            "hard",
+            "no_such_user",
+        ),
+        (
+            r"domain name not found|host or domain name not found|no mx|bad destination",
+            "hard",
+            "bad_domain",
+        ),
+        (
+            r"mailbox (is )?(unavailable|disabled|inactive)|account (is )?disabled",
+            "hard",
+            "mailbox_unavailable",
+        ),
         (r"failed permanently|permanent (error|failure)", "hard", "general"),
         (r"temporar(y|ily)|try again later|deferred|delayed|will be retried", "soft", "deferred"),
     )
@@ -85,7 +101,7 @@ def read_report(raw: bytes) -> InboundReport:
 
 
 def _classify(msg: Message) -> InboundReport:
-    if not msg.keys() or msg.defects and not msg.get("From") and not msg.get("Content-Type"):
+    if not msg.keys() or (msg.defects and not msg.get("From") and not msg.get("Content-Type")):
         return InboundReport("unparseable", "no headers")
     candidates = _addresses(msg, ("To", "Delivered-To", "X-Original-To"))
     content_type = msg.get_content_type()
@@ -207,7 +223,9 @@ def _looks_like_auto_reply(msg: Message) -> bool:
 def _bounce_text(msg: Message, candidates: tuple[str, ...]) -> InboundReport:
     text = _text_of(msg)
     notice, _, returned = _split_returned(text)
-    failed = [a.strip() for a in (msg.get("X-Failed-Recipients") or "").split(",") if a.strip()]
+    failed: list[str | None] = [
+        a.strip() for a in (msg.get("X-Failed-Recipients") or "").split(",") if a.strip()
+    ]
     if not failed:
         sender = parseaddr(msg.get("From") or "")[1].lower()
         failed = [a for a in dict.fromkeys(_ADDRESS.findall(notice)) if a.lower() != sender][:1]
@@ -329,8 +347,11 @@ def _text_of(msg: Message) -> str:
 def _split_returned(text: str) -> tuple[str, str, str]:
     """The notice and the returned original (after "----- Original message -----" and
     the like), if the text has one."""
-    found = re.search(r"^-+ *(original message|this is a copy of the message).*$", text,
-                      re.IGNORECASE | re.MULTILINE)
+    found = re.search(
+        r"^-+ *(original message|this is a copy of the message).*$",
+        text,
+        re.IGNORECASE | re.MULTILINE,
+    )
     if found is None:
         return text, "", ""
     return text[: found.start()], found.group(0), text[found.end() :].lstrip("\r\n")
