@@ -100,7 +100,8 @@ def test_plain_text_styles() -> None:
     assert (report.bounces[0].bounce_type, report.bounces[0].subtype) == ("hard", "no_such_user")
     assert report.bounces[0].recipient == "bob@mx.example"
     quota = (
-        b"From: Mail Delivery System <mailer-daemon@mx.example>\r\nSubject: Mail delivery failed\r\n"
+        b"From: Mail Delivery System <mailer-daemon@mx.example>\r\n"
+        b"Subject: Mail delivery failed\r\n"
         b"\r\nann@mx.example: quota exceeded, try again later\r\n"
     )
     report = read_report(quota)

@@ -13,7 +13,7 @@ import re
 import threading
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
-from email.utils import getaddresses
+from email.utils import getaddresses, parseaddr
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -97,7 +97,7 @@ def _record(rt: Runtime, raw: bytes) -> None:
     headers = BytesHeaderParser().parsebytes(raw)
     values = [str(v) for name in RECIPIENT_HEADERS for v in headers.get_all(name) or []]
     recipients = list(dict.fromkeys(addr for _, addr in getaddresses(values) if "@" in addr))
-    envelope_from = getaddresses([str(headers.get("Return-Path") or "")])[0][1]
+    envelope_from = parseaddr(str(headers.get("Return-Path") or ""))[1]
     with rt.db.write() as conn:
         result = record_inbound_mail(
             conn,
