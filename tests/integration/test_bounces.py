@@ -5,17 +5,23 @@ tokens and unreadable mail are counted and kept, never recorded."""
 
 from __future__ import annotations
 
+import json
 import re
+import signal
 import smtplib
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from postroom.events.inbound_mail import inbound_counts, recent_inbound_mail
+from postroom.runtime import build_runtime
 from postroom.worker.bounce_listener import bounce_listener
 from postroom.worker.bounce_mailbox import parse_mailbox_url, poll_once
+from tests.conftest import make_settings
 from tests.integration.conftest import ServerFactory
 from tests.integration.test_campaign_flow import csv_bytes
+from tests.integration.test_cli import POSTROOM, cli_env, postroom
 from tests.integration.test_unsubscribe import sent_messages
 from tests.support.api_client import ApiClient
 from tests.support.imap_server import ImapServer
@@ -201,3 +207,54 @@ def test_bounces_from_an_imap_mailbox(server_factory: ServerFactory) -> None:
     ]
     with rt.db.read() as conn:
         assert inbound_counts(conn)["recorded"] == 2
+
+
+def test_the_listener_answers_451_when_it_cannot_record(tmp_path: Path) -> None:
+    # A database without the schema: every write fails, as with a database that is down.
+    settings = make_settings(
+        f"sqlite:///{tmp_path / 'empty.db'}", tmp_path, free_port(), bounce_address=BOUNCES
+    )
+    rt = build_runtime(settings, var_dir=tmp_path / "var")
+    port = free_port()
+    listener = bounce_listener(rt, "127.0.0.1", port)
+    listener.start()
+    try:
+        with (
+            smtplib.SMTP("127.0.0.1", port) as smtp,
+            pytest.raises(smtplib.SMTPDataError) as caught,
+        ):
+            smtp.sendmail("", [BOUNCES], fixture("dsn-delayed-warning-4.4.4.eml"))
+        assert caught.value.smtp_code == 451
+    finally:
+        listener.stop()
+        rt.close()
+
+
+def test_bounces_commands(tmp_path: Path, database_url: str) -> None:
+    port = free_port()
+    env = cli_env(tmp_path, database_url)
+    refused = postroom("bounces", "serve", env=env, cwd=tmp_path, check=False)
+    assert refused.returncode != 0 and "POSTROOM_BOUNCE_ADDRESS" in refused.stderr
+    env["POSTROOM_BOUNCE_ADDRESS"] = BOUNCES
+    serving = subprocess.Popen(
+        [POSTROOM, "bounces", "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert serving.stdout is not None
+        assert f"smtp://127.0.0.1:{port}" in serving.stdout.readline()  # listening
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            smtp.sendmail("", [BOUNCES], b"Subject: hello\r\n\r\nnot a report\r\n")
+    finally:
+        serving.send_signal(signal.SIGTERM)
+        _, stderr = serving.communicate(timeout=30)
+    assert serving.returncode == 0, stderr
+    assert "unparseable" in stderr  # one log line per mail
+    listed = json.loads(postroom("bounces", "list", "--json", env=env, cwd=tmp_path).stdout)
+    assert listed["counts"]["unparseable"] == 1
+    assert [r["outcome"] for r in listed["recent"]] == ["unparseable"]
+    assert (tmp_path / "blobs" / listed["recent"][0]["blob_key"]).exists()
