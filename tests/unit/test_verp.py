@@ -52,6 +52,8 @@ def test_every_single_character_change_is_refused() -> None:
                 continue
             changed = local[:i] + char + local[i + 1 :] + "@example.com"
             assert _accepted(changed) is None, changed
+    assert _accepted(local[:-1] + "é@example.com") is None
+    assert _accepted(local.replace("9", "٩", 1) + "@example.com") is None  # a non-ASCII digit
     for i in range(len("bounces+"), len(local)):  # dropping a character
         assert _accepted(local[:i] + local[i + 1 :] + "@example.com") is None
 

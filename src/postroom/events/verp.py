@@ -7,22 +7,23 @@ relay that folds the case of local parts does not break it."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from typing import Literal
+
+from postroom.signing import mac
 
 MAC_CHARS = 16  # 16 base32 characters: 80 bits
 MAX_PK_DIGITS = 18
 UNSUBSCRIBE_PREFIX = "u-"
 
-_PURPOSE = b"verp"
+_PURPOSE = "verp"
+_MAC = re.compile(f"[a-z2-7]{{{MAC_CHARS}}}")
 
 
 def verp_mac(key: bytes, tenant_id: str, message_pk: int) -> str:
-    tenant = tenant_id.encode()
-    data = _PURPOSE + len(tenant).to_bytes(4, "big") + tenant + str(message_pk).encode()
-    digest = hmac.new(key, data, hashlib.sha256).digest()[:10]
+    digest = mac(key, _PURPOSE, tenant_id, str(message_pk))[: MAC_CHARS * 5 // 8]
     return base64.b32encode(digest).decode().lower()
 
 
@@ -63,14 +64,17 @@ def read_address(bounce_address: str, address: str) -> VerpAddress | None:
     kind: Literal["bounce", "unsubscribe"] = "bounce"
     if token.startswith(UNSUBSCRIBE_PREFIX):
         kind, token = "unsubscribe", token[len(UNSUBSCRIBE_PREFIX) :]
-    pk, dash, mac = token.partition("-")
-    if not dash or not pk.isdigit() or len(pk) > MAX_PK_DIGITS or len(mac) != MAC_CHARS:
+    pk, dash, token_mac = token.partition("-")
+    if not dash or not pk.isascii() or not pk.isdigit() or len(pk) > MAX_PK_DIGITS:
+        return None
+    if not _MAC.fullmatch(token_mac):
         return None
     if pk != str(int(pk)):  # no leading zeros: one spelling per message
         return None
-    return VerpAddress(kind, int(pk), mac)
+    return VerpAddress(kind, int(pk), token_mac)
 
 
-def mac_matches(key: bytes, tenant_id: str, message_pk: int, mac: str) -> bool:
-    """Constant-time check that ``mac`` was made for this tenant's message."""
-    return hmac.compare_digest(verp_mac(key, tenant_id, message_pk), mac.lower())
+def mac_matches(key: bytes, tenant_id: str, message_pk: int, given: str) -> bool:
+    """Constant-time check that ``given`` is the MAC made for this tenant's message."""
+    given = given.lower()
+    return given.isascii() and hmac.compare_digest(verp_mac(key, tenant_id, message_pk), given)
