@@ -53,7 +53,9 @@ def send_campaign(api: ApiClient, emails: list[str]) -> str:
     return campaign_id
 
 
-def test_bounces_through_the_listener(server_factory: ServerFactory, smtp_relay: SmtpRelay) -> None:
+def test_bounces_through_the_listener(
+    server_factory: ServerFactory, smtp_relay: SmtpRelay, tmp_path: Path
+) -> None:
     rt, api = server_factory.start(transport_url=smtp_relay.url, bounce_address=BOUNCES)
     emails = ["hard@example.com", "soft@example.com", "angry@example.com", "leaving@example.com"]
     campaign_id = send_campaign(api, emails)
@@ -168,6 +170,9 @@ def test_bounces_through_the_listener(server_factory: ServerFactory, smtp_relay:
         (unmatched,) = recent_inbound_mail(conn, outcome="unmatched", limit=5)
     assert kept.blob_key.startswith("inbound/") and rt.blobs.read_bytes(kept.blob_key) == garbage
     assert unmatched.envelope_to == forged and rt.blobs.exists(unmatched.blob_key)
+    # Recorded mail is not kept: its events say what it said.
+    kept_files = sorted(p.name for p in (tmp_path / "blobs" / "inbound").rglob("*.eml"))
+    assert kept_files == sorted(Path(k).name for k in (kept.blob_key, unmatched.blob_key))
 
 
 def test_bounces_from_an_imap_mailbox(server_factory: ServerFactory) -> None:

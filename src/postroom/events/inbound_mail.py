@@ -13,13 +13,13 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, func, insert, select
 
-from postroom.blobs import BlobStore
 from postroom.db.tables import inbound_mail
 from postroom.events import store
 from postroom.events.bounce_reports import InboundReport, read_report
 from postroom.events.service import record_message_event
 from postroom.events.unsubscribe import unsubscribe
 from postroom.events.verp import VerpAddress, mac_matches, read_address
+from postroom.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,46 @@ class InboundResult:
     blob_key: str | None = None
 
 
+def receive_inbound_mail(
+    rt: Runtime, *, envelope_from: str, envelope_to: list[str], raw: bytes
+) -> InboundResult:
+    """Keep, record, then let go: the raw mail goes to the blob store first (no transaction
+    is held across blob I/O), the outcome is committed, and the copy is deleted again when
+    the mail was recorded (an event holds what it said). Raises if nothing could be
+    committed; the caller then asks for the mail again later."""
+    now = rt.clock.now()
+    # Named by content and envelope: a redelivery finds its copy, another mail never shares it.
+    digest = hashlib.sha256(raw + "\0".join(["", *envelope_to]).encode()).hexdigest()
+    key = f"inbound/{now:%Y-%m-%d}/{digest[:32]}.eml"
+    if not rt.blobs.exists(key):  # a redelivery of the same mail finds it kept already
+        writer = rt.blobs.writer(key, max_bytes=max(len(raw), 1))
+        try:
+            writer.write(raw)
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+    with rt.db.write() as conn:
+        result = record_inbound_mail(
+            conn,
+            secret_key=rt.secret_key,
+            bounce_address=rt.settings.bounce_address,
+            envelope_from=envelope_from,
+            envelope_to=envelope_to,
+            raw=raw,
+            now=now,
+            kept_key=key,
+        )
+    if result.blob_key is None:
+        try:
+            rt.blobs.delete(key)
+        except OSError as exc:  # a stray copy is harmless; the record is what counts
+            log.warning("could not delete the kept copy %s: %s", key, exc)
+    return result
+
+
 def record_inbound_mail(
     conn: Connection,
-    blobs: BlobStore,
     *,
     secret_key: bytes,
     bounce_address: str,
@@ -46,20 +83,13 @@ def record_inbound_mail(
     envelope_to: list[str],
     raw: bytes,
     now: datetime,
+    kept_key: str,
 ) -> InboundResult:
-    """Record one inbound mail in the caller's transaction; the outcome is stored too."""
+    """Record one inbound mail in the caller's transaction, with its outcome; ``kept_key``
+    (where the caller kept the raw mail) is noted for mail that was not recorded."""
     result = _record(conn, secret_key, bounce_address, envelope_to, raw, now)
     if result.outcome not in ("recorded", "duplicate"):
-        key = f"inbound/{now:%Y-%m-%d}/{hashlib.sha256(raw).hexdigest()[:32]}.eml"
-        if not blobs.exists(key):
-            writer = blobs.writer(key, max_bytes=max(len(raw), 1))
-            try:
-                writer.write(raw)
-                writer.commit()
-            except BaseException:
-                writer.abort()
-                raise
-        result = InboundResult(result.outcome, result.detail, result.message_pk, key)
+        result = InboundResult(result.outcome, result.detail, result.message_pk, kept_key)
     conn.execute(
         insert(inbound_mail).values(
             received_at=now,

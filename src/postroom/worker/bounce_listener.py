@@ -12,7 +12,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from postroom.events.inbound_mail import InboundResult, record_inbound_mail
+from postroom.events.inbound_mail import receive_inbound_mail
 from postroom.events.verp import read_address
 from postroom.runtime import Runtime
 
@@ -43,7 +43,13 @@ class BounceHandler:
         mail_from = str(envelope.mail_from or "")
         rcpts = [str(r) for r in envelope.rcpt_tos]
         try:
-            result = await asyncio.to_thread(self._record, mail_from, rcpts, raw)
+            result = await asyncio.to_thread(
+                receive_inbound_mail,
+                self.rt,
+                envelope_from=mail_from,
+                envelope_to=rcpts,
+                raw=raw,
+            )
         except Exception as exc:
             log.error("inbound mail from <%s> to %s not recorded: %s", mail_from, rcpts, exc)
             return "451 4.3.0 Cannot record the message now; try again later"
@@ -55,19 +61,6 @@ class BounceHandler:
             result.detail,
         )
         return "250 2.0.0 Ok: recorded"
-
-    def _record(self, mail_from: str, rcpts: list[str], raw: bytes) -> InboundResult:
-        with self.rt.db.write() as conn:
-            return record_inbound_mail(
-                conn,
-                self.rt.blobs,
-                secret_key=self.rt.secret_key,
-                bounce_address=self.bounce_address,
-                envelope_from=mail_from,
-                envelope_to=rcpts,
-                raw=raw,
-                now=self.rt.clock.now(),
-            )
 
 
 def bounce_listener(rt: Runtime, host: str, port: int) -> Controller:

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from postroom.errors import ConfigError
-from postroom.events.inbound_mail import record_inbound_mail
+from postroom.events.inbound_mail import receive_inbound_mail
 from postroom.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -98,17 +98,7 @@ def _record(rt: Runtime, raw: bytes) -> None:
     values = [str(v) for name in RECIPIENT_HEADERS for v in headers.get_all(name) or []]
     recipients = list(dict.fromkeys(addr for _, addr in getaddresses(values) if "@" in addr))
     envelope_from = parseaddr(str(headers.get("Return-Path") or ""))[1]
-    with rt.db.write() as conn:
-        result = record_inbound_mail(
-            conn,
-            rt.blobs,
-            secret_key=rt.secret_key,
-            bounce_address=rt.settings.bounce_address,
-            envelope_from=envelope_from,
-            envelope_to=recipients,
-            raw=raw,
-            now=rt.clock.now(),
-        )
+    result = receive_inbound_mail(rt, envelope_from=envelope_from, envelope_to=recipients, raw=raw)
     log.info("IMAP mail to %s: %s (%s)", ", ".join(recipients), result.outcome, result.detail)
 
 
