@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -71,6 +72,11 @@ class Settings(BaseSettings):
     # 0: `postroom worker` serves no metrics; the API always serves them on /metrics.
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
 
+    # Bounces in SMTP mode: each message's envelope sender becomes bounces+<token>@domain
+    # (VERP) and its List-Unsubscribe gains a mailto: form; empty: off. Not used with ses://.
+    bounce_address: str = ""
+    bounce_max_message_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+
     log_format: Literal["text", "json"] = "text"
 
 
@@ -94,10 +100,38 @@ def load_settings(**overrides: object) -> Settings:
         parse_domain_rates(settings.domain_rate_limits)
     except ValueError as exc:
         raise ConfigError("POSTROOM_DOMAIN_RATE_LIMITS", str(exc)) from None
+    if settings.bounce_address:
+        _check_bounce_address(settings.bounce_address)
     base = urlsplit(settings.base_url)
     if base.scheme not in ("http", "https") or not base.netloc:
         raise ConfigError("POSTROOM_BASE_URL", f"must be an http(s) URL, got {settings.base_url!r}")
     return settings
+
+
+#: The longest local part a bounce address may have: "+u-", an 18-digit message id, "-" and
+#: a 16-character MAC (events/verp.py) must still fit in the 64 that RFC 5321 allows.
+MAX_BOUNCE_LOCAL = 64 - 3 - 18 - 1 - 16
+
+#: A plain addr-spec: dot-atom local part (no "+", which starts the VERP token) and domain.
+_BOUNCE_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
+
+
+def _check_bounce_address(address: str) -> None:
+    if not _BOUNCE_ADDRESS.fullmatch(address):
+        raise ConfigError(
+            "POSTROOM_BOUNCE_ADDRESS",
+            f"must be a plain address like bounces@example.com (no '+', no name), got {address!r}",
+        )
+    local = address.partition("@")[0]
+    if len(local) > MAX_BOUNCE_LOCAL:
+        raise ConfigError(
+            "POSTROOM_BOUNCE_ADDRESS",
+            f"the part before @ may have at most {MAX_BOUNCE_LOCAL} characters "
+            "(the VERP token must fit in 64)",
+        )
 
 
 def _check_scheme(variable: str, url: str, allowed: tuple[str, ...]) -> None:

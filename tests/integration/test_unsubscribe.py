@@ -37,6 +37,7 @@ def test_a_recipient_unsubscribes_with_one_click(runtime: Runtime, client: ApiCl
     assert ann["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     (url,) = re.findall(r"<(https?://[^>]+)>", str(ann["List-Unsubscribe"]))
     assert url.startswith(f"{runtime.settings.base_url}/u/")
+    assert str(ann["List-Unsubscribe"]) == f"<{url}>"  # no bounce address: no mailto form
     html_part = ann.get_body(("html",))
     assert html_part is not None and url in html_part.get_content()
     assert url not in str(bo["List-Unsubscribe"])  # each message its own link

@@ -293,3 +293,19 @@ idempotency_keys = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False, index=True),
 )
+
+# Mail received at the bounce address and what became of it:
+# recorded | duplicate | unmatched | unparseable | ignored (auto-replies). Mail that was not
+# recorded is kept in the blob store under ``blob_key``.
+inbound_mail = Table(
+    "inbound_mail",
+    metadata,
+    Column("id", MessageId, primary_key=True, autoincrement=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("envelope_from", String(320), nullable=False),
+    Column("envelope_to", String(1000), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("detail", Text),
+    Column("blob_key", String(300)),
+    Index("ix_inbound_mail_outcome", "outcome", "id"),
+)

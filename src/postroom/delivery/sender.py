@@ -26,6 +26,7 @@ from postroom.delivery.ratelimit import SendingRates, TenantRates
 from postroom.delivery.retry import next_retry_at
 from postroom.events.service import SendRejection, record_send_rejections
 from postroom.events.unsubscribe import unsubscribe_token, unsubscribe_url
+from postroom.events.verp import verp_address, verp_token
 from postroom.observability.metrics import record_sends
 from postroom.rates import parse_domain_rates, parse_rate
 from postroom.runtime import Runtime
@@ -50,6 +51,7 @@ class CampaignContext:
     """What every message of one campaign shares, prepared once."""
 
     campaign_id: str
+    tenant_id: str
     template: CompiledTemplate
     composer: CampaignComposer
     sender: str
@@ -94,6 +96,10 @@ class Sender:
         #: After a claim that the rate limits left empty: seconds until they allow more.
         self.wait_hint: float | None = None
         self._send_quota: float | None = None
+        # VERP return paths for bounces in SMTP mode; SES reports bounces by itself.
+        self.bounce_address = (
+            settings.bounce_address if not settings.transport_url.startswith("ses:") else ""
+        )
 
     async def send_due(self, stopping: Callable[[], bool] = lambda: False) -> int:
         """Send one batch of due messages; returns how many were handled (0: nothing due, or
@@ -231,6 +237,7 @@ class Sender:
         sender = Mailbox(campaign.from_email, campaign.from_name)
         return CampaignContext(
             campaign_id=campaign.id,
+            tenant_id=campaign.tenant_id,
             template=compiled,
             composer=CampaignComposer(
                 sender=sender,
@@ -269,6 +276,13 @@ class Sender:
             prepared.failure = f"render_error: {exc.message}"
             return prepared
         message_id = f"{row.id}.{row.campaign_id}@{context.domain}"
+        list_unsubscribe = f"<{unsubscribe}>"
+        envelope_sender = context.sender
+        if self.bounce_address:
+            token = verp_token(self.rt.secret_key, context.tenant_id, row.id)
+            envelope_sender = verp_address(self.bounce_address, token)
+            mailto = verp_address(self.bounce_address, token, unsubscribe=True)
+            list_unsubscribe += f", <mailto:{mailto}?subject=unsubscribe>"
         try:
             recipient = wire_address(row.email)
             data = context.composer.compose(
@@ -278,17 +292,17 @@ class Sender:
                 text=content.text,
                 message_id=message_id,
                 date=now,
-                extra_headers=[("List-Unsubscribe", f"<{unsubscribe}>")],
+                extra_headers=[("List-Unsubscribe", list_unsubscribe)],
             )
         except ComposeError as exc:
             prepared.failure = f"compose_error: {exc.message}"
             return prepared
         prepared.envelope = Envelope(
-            sender=context.sender,
+            sender=envelope_sender,
             recipient=recipient,
             data=data,
             message_id=message_id,
-            needs_smtputf8=not (recipient.isascii() and context.sender.isascii()),
+            needs_smtputf8=not (recipient.isascii() and envelope_sender.isascii()),
         )
         return prepared
 

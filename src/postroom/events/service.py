@@ -47,30 +47,20 @@ def record_provider_events(
                 event.provider_message_id,
             )
             continue
-        is_new = store.append_event(
+        is_new = record_message_event(
             conn,
-            {
-                "tenant_id": message.tenant_id,
-                "campaign_id": message.campaign_id,
-                "message_pk": message.id,
-                "type": event.type,
-                "source": source,
-                "recipient": event.recipient,
-                "occurred_at": event.occurred_at,
-                "recorded_at": now,
-                "event_key": event.event_key,
-                "data": event.data,
-            },
+            message,
+            event.type,
+            source=source,
+            recipient=event.recipient,
+            occurred_at=event.occurred_at,
+            now=now,
+            event_key=event.event_key,
+            data=event.data,
         )
         if not is_new:
             repeated += 1
             continue
-        store.apply_to_message(conn, message, event.type, event.occurred_at)
-        reason = _suppression_reason(event.type, event.data)
-        if reason is not None:
-            suppression_store.add(
-                conn, message.tenant_id, message.email_key, message.email, reason, now
-            )
         stored += 1
     return Recorded(stored, repeated, unmatched)
 
@@ -92,37 +82,70 @@ def record_send_rejections(
         message = store.message_by_id(conn, rejection.message_pk)
         if message is None:
             continue
-        is_new = store.append_event(
+        record_message_event(
             conn,
-            {
-                "tenant_id": message.tenant_id,
-                "campaign_id": message.campaign_id,
-                "message_pk": message.id,
-                "type": "bounced",
-                "source": source,
-                "recipient": message.email,
-                "occurred_at": now,
-                "recorded_at": now,
-                "event_key": f"{source}-reject:{message.id}:{rejection.attempt}",
-                "data": {
-                    "bounce_type": "hard",
-                    "bounce_subtype": "rejected_at_send",
-                    "diagnostic_code": rejection.reply,
-                    "status": rejection.reply[:3],
-                },
+            message,
+            "bounced",
+            source=source,
+            recipient=message.email,
+            occurred_at=now,
+            now=now,
+            event_key=f"{source}-reject:{message.id}:{rejection.attempt}",
+            data={
+                "bounce_type": "hard",
+                "bounce_subtype": "rejected_at_send",
+                "diagnostic_code": rejection.reply,
+                "status": rejection.reply[:3],
             },
+            detail=rejection.reply,
         )
-        if is_new:
-            store.apply_to_message(conn, message, "bounced", now)
+
+
+def record_message_event(
+    conn: Connection,
+    message: Any,
+    event_type: str,
+    *,
+    source: str,
+    recipient: str | None,
+    occurred_at: datetime,
+    now: datetime,
+    event_key: str,
+    data: dict[str, Any],
+    detail: str | None = None,
+) -> bool:
+    """Store one event of a message (found with ``store.message_by_…``), once per
+    ``event_key``: the message's times and outcome follow it, and the address goes on the
+    tenant's suppression list when the event calls for it. False for a repeat."""
+    is_new = store.append_event(
+        conn,
+        {
+            "tenant_id": message.tenant_id,
+            "campaign_id": message.campaign_id,
+            "message_pk": message.id,
+            "type": event_type,
+            "source": source,
+            "recipient": recipient,
+            "occurred_at": occurred_at,
+            "recorded_at": now,
+            "event_key": event_key,
+            "data": data,
+        },
+    )
+    if is_new:
+        store.apply_to_message(conn, message, event_type, occurred_at)
+        reason = _suppression_reason(event_type, data)
+        if reason is not None:
             suppression_store.add(
                 conn,
                 message.tenant_id,
                 message.email_key,
                 message.email,
-                "hard_bounce",
+                reason,
                 now,
-                detail=rejection.reply,
+                detail=detail,
             )
+    return is_new
 
 
 def _suppression_reason(event_type: str, data: dict[str, Any]) -> str | None:
