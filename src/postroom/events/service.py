@@ -64,7 +64,7 @@ def record_provider_events(
         if not is_new:
             repeated += 1
             continue
-        store.apply_to_message(conn, message, event.type, event.occurred_at)
+        store.apply_to_message(conn, message, event.type, event.occurred_at, event.data)
         reason = _suppression_reason(event.type, event.data)
         if reason is not None:
             suppression_store.add(
@@ -91,6 +91,12 @@ def record_send_rejections(
         message = store.message_by_id(conn, rejection.message_pk)
         if message is None:
             continue
+        bounce = {
+            "bounce_type": "hard",
+            "bounce_subtype": "rejected_at_send",
+            "diagnostic_code": rejection.reply,
+            "status": rejection.reply[:3],
+        }
         is_new = store.append_event(
             conn,
             {
@@ -103,16 +109,11 @@ def record_send_rejections(
                 "occurred_at": now,
                 "recorded_at": now,
                 "event_key": f"{source}-reject:{message.id}:{rejection.attempt}",
-                "data": {
-                    "bounce_type": "hard",
-                    "bounce_subtype": "rejected_at_send",
-                    "diagnostic_code": rejection.reply,
-                    "status": rejection.reply[:3],
-                },
+                "data": bounce,
             },
         )
         if is_new:
-            store.apply_to_message(conn, message, "bounced", now)
+            store.apply_to_message(conn, message, "bounced", now, bounce)
             suppression_store.add(
                 conn,
                 message.tenant_id,
