@@ -184,37 +184,45 @@ def rebuild(conn: Connection, campaign_id: str) -> int:
     for table in (analytics_minutes, analytics_links, analytics_bounces, analytics_domains):
         conn.execute(delete(table).where(table.c.campaign_id == campaign_id))
     seen: set[tuple[int, str]] = set()
-    batch: list[EventFacts] = []
     counted = 0
-    rows = conn.execution_options(yield_per=_REBUILD_CHUNK).execute(
-        select(
-            events.c.tenant_id,
-            events.c.message_pk,
-            events.c.type,
-            events.c.occurred_at,
-            events.c.data,
-            messages.c.email,
-        )
-        .join(messages, messages.c.id == events.c.message_pk)
-        .where(events.c.campaign_id == campaign_id)
-        .order_by(events.c.id)
-    )
-    for row in rows:
-        data = row.data or {}
-        if data.get("suspected_bot"):
-            continue
-        key = (row.message_pk, row.type)
-        first = key not in seen
-        seen.add(key)
-        batch.append(
-            facts_of(
-                row.tenant_id, campaign_id, row.type, row.occurred_at, row.email, data, first=first
+    after = 0
+    while True:
+        # Pages by id rather than one streamed cursor: the upserts share the connection.
+        rows = conn.execute(
+            select(
+                events.c.id,
+                events.c.tenant_id,
+                events.c.message_pk,
+                events.c.type,
+                events.c.occurred_at,
+                events.c.data,
+                messages.c.email,
             )
-        )
-        if len(batch) >= _REBUILD_CHUNK:
-            counted += len(batch)
-            record_facts(conn, batch)
-            batch = []
-    counted += len(batch)
-    record_facts(conn, batch)
-    return counted
+            .join(messages, messages.c.id == events.c.message_pk)
+            .where(events.c.campaign_id == campaign_id, events.c.id > after)
+            .order_by(events.c.id)
+            .limit(_REBUILD_CHUNK)
+        ).all()
+        if not rows:
+            return counted
+        after = rows[-1].id
+        batch: list[EventFacts] = []
+        for row in rows:
+            data = row.data or {}
+            if data.get("suspected_bot"):
+                continue
+            key = (row.message_pk, row.type)
+            batch.append(
+                facts_of(
+                    row.tenant_id,
+                    campaign_id,
+                    row.type,
+                    row.occurred_at,
+                    row.email,
+                    data,
+                    first=key not in seen,
+                )
+            )
+            seen.add(key)
+        counted += len(batch)
+        record_facts(conn, batch)
