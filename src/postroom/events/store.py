@@ -117,6 +117,8 @@ def _count(
     *,
     first: bool,
 ) -> None:
+    if data and data.get("suspected_bot"):
+        return  # scanner hits stay out of the analytics, as they stay off the message
     record_facts(
         conn,
         [
