@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -23,6 +24,7 @@ from postroom.events.ses_records import ProviderEvent
 from postroom.runtime import Runtime
 from tests.integration.conftest import new_client
 from tests.integration.test_campaign_flow import csv_bytes
+from tests.integration.test_cli import cli_env, postroom
 from tests.support.api_client import ApiClient
 from tests.support.live_server import LiveServer
 
@@ -111,7 +113,11 @@ def at(minutes: int, *, hour: bool = False) -> str:
 
 
 def test_campaign_analytics_exact_and_rebuild_equals_incremental(
-    runtime: Runtime, client: ApiClient, live_server: LiveServer
+    runtime: Runtime,
+    client: ApiClient,
+    live_server: LiveServer,
+    database_url: str,
+    tmp_path: Path,
 ) -> None:
     emails = ["a@example.com", "b@example.com", "c@example.org", "d@example.net"]
     campaign_id, (a, b, c, d) = sent_campaign(client, emails)
@@ -193,6 +199,12 @@ def test_campaign_analytics_exact_and_rebuild_equals_incremental(
         assert rebuild(conn, campaign_id) == 4 + 11 + 80
     assert snapshot(runtime, campaign_id) == incremental
     assert analytics(client, campaign_id) == before
+    env = cli_env(tmp_path, database_url)
+    rebuilt = postroom("analytics", "rebuild", campaign_id, env=env, cwd=tmp_path)
+    assert f"from {4 + 11 + 80} events" in rebuilt.stdout
+    assert snapshot(runtime, campaign_id) == incremental
+    unknown = postroom("analytics", "rebuild", "cmp_nope", env=env, cwd=tmp_path, check=False)
+    assert unknown.returncode == 1 and "campaign_not_found" in unknown.stderr
 
     other = new_client(runtime, live_server, "other")
     try:
