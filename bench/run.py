@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.analytics import measure_analytics
 from bench.databases import fresh_database
 from bench.ingest import measure_floor, measure_ingest
 from bench.send import measure_ceiling, measure_send
@@ -35,6 +36,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes; aiosmtpd sink allowed")
     parser.add_argument("--out", type=Path, default=None, help="results file (JSON)")
     parser.add_argument("--no-report", action="store_true")
+    parser.add_argument(
+        "--analytics-messages", type=int, default=1_000_000, help="messages of the analytics run"
+    )
+    parser.add_argument("--no-analytics", action="store_true", help="skip the analytics run")
     args = parser.parse_args(argv)
     results = run_all(args)
     out = args.out or RESULTS / f"{results['started_at'].replace(':', '')}-{results['commit']}.json"
@@ -85,6 +90,13 @@ def run_database(
         lambda url: measure_send(url, args.send, work / "s", sink, api_load=load)
     )
     out["ceiling"] = measure_ceiling(args.send, sink)
+    if kind != "sqlite" and not args.no_analytics:
+        # PostgreSQL only: the seeding is generate_series SQL.
+        out["analytics"] = on_fresh(
+            lambda url: measure_analytics(
+                url, args.analytics_messages, work / "analytics", sink.transport_url
+            )
+        )
     if kind != "sqlite":
         out["scale"] = []
         for workers in (int(w) for w in args.workers.split(",")):

@@ -33,6 +33,8 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
         "1",
         "--workers",
         "1,2",
+        "--analytics-messages",
+        "1000",
         "--databases",
         databases,
         "--out",
@@ -56,6 +58,9 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
         scale = results["postgresql"]["scale"]
         assert [p["ours"]["workers"] for p in scale] == [1, 2]
         assert all(0 < p["ours"]["machine_cpu_busy"] <= 1 for p in scale)
+        analytics = results["postgresql"]["analytics"]
+        assert analytics["funnel"]["sent"] == 1000 and analytics["funnel"]["delivered"] == 950
+        assert analytics["events"] > 2500
 
     from bench.report import write_report
 

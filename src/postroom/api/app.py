@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from postroom import __version__
 from postroom.api import (
+    analytics,
     campaigns,
     files,
     metrics,
@@ -72,7 +73,17 @@ def create_app(rt: Runtime, *, background: Background | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(metrics.RequestMetrics)
-    for module in (public, metrics, uploads, templates, files, campaigns, suppressions, system):
+    for module in (
+        public,
+        metrics,
+        uploads,
+        templates,
+        files,
+        campaigns,
+        analytics,
+        suppressions,
+        system,
+    ):
         app.include_router(module.router)
     return app
 

@@ -27,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 
+from postroom.analytics.rollups import EventFacts, recipient_domain, record_facts
 from postroom.campaigns.counts import move_counts
 from postroom.campaigns.states import CampaignStatus, MessageStatus, may_move
 from postroom.db.sql_json import json_object
@@ -217,17 +218,18 @@ def _write_outcomes(
 ) -> list[Outcome]:
     # Lock the rows this worker still holds first: an expired lease taken back meanwhile
     # must neither be overwritten nor counted.
-    held = set(
-        conn.execute(
-            select(messages.c.id)
+    held: dict[int, str] = {
+        row.id: row.email
+        for row in conn.execute(
+            select(messages.c.id, messages.c.email)
             .where(
                 messages.c.id.in_([o.message_pk for o in outcomes]),
                 messages.c.lease_owner == worker_id,
                 messages.c.status == MessageStatus.SENDING,
             )
             .with_for_update()
-        ).scalars()
-    )
+        )
+    }
     moved = [o for o in outcomes if o.message_pk in held]
     if not moved:
         return []
@@ -280,18 +282,28 @@ def _write_outcomes(
     pks = [o.message_pk for o in moved]
     _transitions(conn, now, MessageStatus.SENDING, target, messages.c.id.in_(pks), detail=detail)
     if target in OUTCOME_EVENTS:
-        _outcome_events(conn, target, messages.c.id.in_(pks), now, transport)
+        recipients = {pk: held[pk] for pk in pks}
+        _outcome_events(conn, moved[0].campaign_id, target, recipients, now, transport)
     return moved
 
 
 def _outcome_events(
-    conn: Connection, target: MessageStatus, where: Any, now: datetime, transport: str
+    conn: Connection,
+    campaign_id: str,
+    target: MessageStatus,
+    recipients: dict[int, str],
+    now: datetime,
+    transport: str,
 ) -> None:
     """Postroom's own outcomes (sent, deferred, failed) go into the event store beside what
     providers report later, with source "postroom", in one INSERT … SELECT from the rows
-    just written (the JSON is built by the database: nothing per message in Python); the
-    attempt number keeps a retry's event apart from the first one's."""
+    just written (the JSON is built by the database); the attempt number keeps a retry's
+    event apart from the first one's. They count in the campaign's analytics too: a sent
+    or failed message as one recipient, a deferral as an event only (it may repeat)."""
     kind = target.value
+    tenant_id = conn.execute(
+        select(campaigns.c.tenant_id).where(campaigns.c.id == campaign_id)
+    ).scalar_one()
     attempt = cast(messages.c.attempts, String)
     if target == MessageStatus.SENT:
         details: tuple[Any, ...] = (
@@ -305,16 +317,11 @@ def _outcome_events(
     data = json_object(
         conn, "attempt", messages.c.attempts, "transport", literal(transport), *details
     )
-    tenant = (
-        select(campaigns.c.tenant_id)
-        .where(campaigns.c.id == messages.c.campaign_id)
-        .scalar_subquery()
-    )
     conn.execute(
         insert(events).from_select(
             _EVENT_COLUMNS,
             select(
-                tenant,
+                literal(tenant_id),
                 messages.c.campaign_id,
                 messages.c.id,
                 literal(kind),
@@ -324,8 +331,16 @@ def _outcome_events(
                 literal(now, events.c.recorded_at.type),
                 literal(f"{kind}:") + cast(messages.c.id, String) + literal(":") + attempt,
                 data,
-            ).where(where),
+            ).where(messages.c.id.in_(list(recipients))),
         )
+    )
+    first = target != MessageStatus.DEFERRED
+    record_facts(
+        conn,
+        [
+            EventFacts(tenant_id, campaign_id, kind, now, recipient_domain(email), first)
+            for email in recipients.values()
+        ],
     )
 
 

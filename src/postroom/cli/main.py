@@ -15,13 +15,16 @@ from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIServer
 
 import typer
+from sqlalchemy import select
 
+from postroom.analytics import rollups
 from postroom.cli.output import console, err_console, print_json, reports_errors
 from postroom.cli.template_preview import template_app
 from postroom.config import load_settings
 from postroom.db.migrate import migrate as apply_migrations
 from postroom.db.migrate import pending_migrations
-from postroom.errors import ConfigError
+from postroom.db.tables import campaigns
+from postroom.errors import ConfigError, NotFound
 from postroom.observability.logs import configure_logging
 from postroom.observability.metrics import serve_metrics
 from postroom.rates import parse_domain_rates, parse_rate
@@ -43,6 +46,8 @@ bounces_app = typer.Typer(
     help="Bounces in SMTP mode (POSTROOM_BOUNCE_ADDRESS).", no_args_is_help=True
 )
 app.add_typer(bounces_app, name="bounces")
+analytics_app = typer.Typer(help="Analytics rollups.", no_args_is_help=True)
+app.add_typer(analytics_app, name="analytics")
 
 HostOption = Annotated[str, typer.Option(help="Interface to listen on.")]
 PortOption = Annotated[int, typer.Option(help="Port to listen on.")]
@@ -302,6 +307,21 @@ def key_revoke(key_id: str) -> None:
     with rt.db.write() as conn:
         tenants.revoke_key(conn, key_id, rt.clock.now())
     console.print(f"revoked {key_id}")
+
+
+@analytics_app.command("rebuild")
+@reports_errors
+def analytics_rebuild(campaign_id: str) -> None:
+    """Recompute a campaign's analytics rollups from its stored events."""
+    rt = _runtime()
+    with rt.db.write() as conn:
+        if (
+            conn.execute(select(campaigns.c.id).where(campaigns.c.id == campaign_id)).first()
+            is None
+        ):
+            raise NotFound(f"no campaign {campaign_id}", code="campaign_not_found")
+        counted = rollups.rebuild(conn, campaign_id)
+    console.print(f"rebuilt analytics of {campaign_id} from {counted} events")
 
 
 @key_app.command("list")

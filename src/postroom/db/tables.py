@@ -309,3 +309,51 @@ inbound_mail = Table(
     Column("blob_key", String(300)),
     Index("ix_inbound_mail_outcome", "outcome", "id"),
 )
+
+# Analytics rollups (postroom.analytics), kept with the events in the same transaction.
+analytics_minutes = Table(
+    "analytics_minutes",
+    metadata,
+    Column("campaign_id", String(40), primary_key=True),
+    Column("bucket", UtcDateTime, primary_key=True),  # the minute the events occurred in
+    Column("type", String(20), primary_key=True),
+    Column("tenant_id", String(40), nullable=False),
+    Column("events", BigInteger, nullable=False),
+    Column("uniques", BigInteger, nullable=False),  # first of its kind for its message
+    Index("ix_analytics_minutes_tenant", "tenant_id", "bucket"),
+)
+analytics_links = Table(
+    "analytics_links",
+    metadata,
+    Column("campaign_id", String(40), primary_key=True),
+    Column("url", String(2000), primary_key=True),
+    Column("clicks", BigInteger, nullable=False),
+    Column("unique_clicks", BigInteger, nullable=False),
+)
+analytics_bounces = Table(
+    "analytics_bounces",
+    metadata,
+    Column("campaign_id", String(40), primary_key=True),
+    Column("bounce_type", String(40), primary_key=True),  # "" when the report had none
+    Column("status", String(40), primary_key=True),
+    Column("subtype", String(80), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+)
+analytics_domains = Table(
+    "analytics_domains",
+    metadata,
+    Column("campaign_id", String(40), primary_key=True),
+    Column("domain", String(255), primary_key=True),
+    *(
+        Column(name, BigInteger, nullable=False, default=0, server_default="0")
+        for name in (
+            "sent",
+            "delivered",
+            "bounced",
+            "complained",
+            "opened",
+            "clicked",
+            "unsubscribed",
+        )
+    ),
+)

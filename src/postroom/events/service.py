@@ -133,7 +133,7 @@ def record_message_event(
         },
     )
     if is_new:
-        store.apply_to_message(conn, message, event_type, occurred_at)
+        store.apply_to_message(conn, message, event_type, occurred_at, data)
         reason = _suppression_reason(event_type, data)
         if reason is not None:
             suppression_store.add(

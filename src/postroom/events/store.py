@@ -10,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Row, case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from postroom.analytics.rollups import facts_of, record_facts
 from postroom.db.tables import campaigns, events, messages
 
 #: The message column that keeps the first time of each kind of event, and the campaign count
@@ -68,18 +69,25 @@ def append_event(conn: Connection, values: dict[str, Any]) -> bool:
 
 
 def apply_to_message(
-    conn: Connection, message: Any, event_type: str, occurred_at: datetime
+    conn: Connection,
+    message: Any,
+    event_type: str,
+    occurred_at: datetime,
+    data: dict[str, Any] | None = None,
 ) -> None:
     """Note the first time of this kind of event on the message, count it once for the
-    campaign, and move the message's outcome up if this event is a more final one."""
+    campaign, move the message's outcome up if this event is a more final one, and add it to
+    the campaign's analytics (``data``: the event's, for clicked URLs and bounce reasons)."""
     column = FIRST_TIMES.get(event_type)
     if column is None:
+        _count(conn, message, event_type, occurred_at, data, first=False)
         return
     first = conn.execute(
         update(messages)
         .where(messages.c.id == message.id, messages.c[column].is_(None))
         .values({column: occurred_at})
     ).rowcount
+    _count(conn, message, event_type, occurred_at, data, first=bool(first))
     if first:
         count = f"{event_type}_count"
         conn.execute(
@@ -98,6 +106,33 @@ def apply_to_message(
             .where(messages.c.id == message.id, current < rank)
             .values(outcome=event_type)
         )
+
+
+def _count(
+    conn: Connection,
+    message: Any,
+    event_type: str,
+    occurred_at: datetime,
+    data: dict[str, Any] | None,
+    *,
+    first: bool,
+) -> None:
+    if data and data.get("suspected_bot"):
+        return  # scanner hits stay out of the analytics, as they stay off the message
+    record_facts(
+        conn,
+        [
+            facts_of(
+                message.tenant_id,
+                message.campaign_id,
+                event_type,
+                occurred_at,
+                message.email,
+                data,
+                first=first,
+            )
+        ],
+    )
 
 
 def campaign_events(
