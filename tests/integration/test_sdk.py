@@ -52,6 +52,11 @@ def test_whole_flow(
         done = pr.wait(campaign.id, on_progress=lambda c: seen.append(c.status), poll_interval=0.05)
         messages = list(pr.iter_messages(campaign.id))
         listed = [c.id for c in pr.iter_campaigns()]
+        report = b"".join(pr.errors_csv(campaign.id))
+        pr.add_suppression("p1@example.com")
+        suppressed = [s.email for s in pr.iter_suppressions()]
+        pr.remove_suppression("p1@example.com")
+        assert list(pr.iter_suppressions()) == []
     assert from_path.name == "welcome" and from_path.variables == ["first_name"]
     assert template.status == "ready" and template.name == "inline"
     assert progress and progress[-1] == (len(ROWS), len(ROWS)) and upload.size == len(ROWS)
@@ -60,6 +65,8 @@ def test_whole_flow(
     assert sorted(m.email for m in messages) == sorted(f"p{i}@example.com" for i in range(40))
     assert {m.status for m in messages} == {"sent"}
     assert listed == [campaign.id]
+    assert report.splitlines()[0].startswith(b"row")
+    assert suppressed == ["p1@example.com"]
 
 
 class DropFirstCampaignAnswer(httpx.BaseTransport):
@@ -124,9 +131,9 @@ def test_retry_after_is_honoured() -> None:
 
 def test_connection_refused_gives_transport_error_after_the_retries() -> None:
     sleeps: list[float] = []
-    with Client(f"http://127.0.0.1:{free_port()}", "k", retries=3, sleep=sleeps.append) as pr:
-        with pytest.raises(TransportError):
-            pr.status("c1")
+    url = f"http://127.0.0.1:{free_port()}"
+    with Client(url, "k", retries=3, sleep=sleeps.append) as pr, pytest.raises(TransportError):
+        pr.status("c1")
     assert len(sleeps) == 3
 
 

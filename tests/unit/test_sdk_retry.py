@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from postroom.client.retry import backoff, next_delay, retry_after
 
@@ -17,7 +17,7 @@ def test_backoff_is_full_jitter_within_a_capped_exponential() -> None:
 
 
 def test_retry_after_reads_seconds_and_http_dates() -> None:
-    now = datetime(2026, 11, 29, 1, 0, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 29, 1, 0, 0, tzinfo=UTC)
     assert retry_after("3") == 3.0
     assert retry_after("3600") == 30.0
     assert retry_after("Sun, 29 Nov 2026 01:00:07 GMT", now=now) == 7.0
