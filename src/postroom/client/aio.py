@@ -13,8 +13,6 @@ import httpx
 
 from postroom.client import calls
 from postroom.client.base import Operations
-from postroom.client.errors import TransportError
-from postroom.client.retry import next_delay
 
 
 async def _stream(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
@@ -72,17 +70,9 @@ class AsyncClient(Operations):
             try:
                 response = await self._http.request(**args, content=content)
             except httpx.TransportError as exc:
-                wait = next_delay(attempt=attempt, retries=self.retries, replayable=call.idempotent)
-                if wait is None:
-                    raise TransportError(f"{call.method} {args['url']}: {exc!r}") from exc
+                wait = self._wait_after_failure(call, attempt, exc)
             else:
-                wait = next_delay(
-                    attempt=attempt,
-                    retries=self.retries,
-                    replayable=call.idempotent,
-                    status=response.status_code,
-                    retry_after_header=response.headers.get("retry-after"),
-                )
+                wait = self._wait_after_answer(call, attempt, response)
                 if wait is None:
                     return calls.decode(response.status_code, response.headers, response.content)
             await self._sleep(wait)

@@ -8,9 +8,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 import postroom
 from postroom.client import calls
+from postroom.client.errors import TransportError
 from postroom.client.models import Campaign
+from postroom.client.retry import next_delay
 
 USER_AGENT = f"postroom-python/{postroom.__version__}"
 
@@ -42,6 +46,28 @@ class Operations:
             "json": call.json,
             "headers": headers,
         }
+
+    def _wait_after_failure(
+        self, call: calls.Call, attempt: int, failure: httpx.TransportError
+    ) -> float:
+        """Seconds to wait before sending ``call`` again after it failed to connect or timed
+        out; ``TransportError`` when it is not to be retried."""
+        wait = next_delay(attempt=attempt, retries=self.retries, replayable=call.idempotent)
+        if wait is None:
+            raise TransportError(f"{call.method} {call.url}: {failure!r}") from failure
+        return wait
+
+    def _wait_after_answer(
+        self, call: calls.Call, attempt: int, response: httpx.Response
+    ) -> float | None:
+        """Seconds to wait before sending ``call`` again, or None when this is the answer."""
+        return next_delay(
+            attempt=attempt,
+            retries=self.retries,
+            replayable=call.idempotent,
+            status=response.status_code,
+            retry_after_header=response.headers.get("retry-after"),
+        )
 
     def upload_template(self, source: str | Path, *, subject: str, name: str | None = None) -> Any:
         """Upload a template (a ``Path`` or existing file path is read, any other str is the
