@@ -72,9 +72,10 @@ class AsyncClient(Operations):
             except httpx.TransportError as exc:
                 wait = self._wait_after_failure(call, attempt, exc)
             else:
-                wait = self._wait_after_answer(call, attempt, response)
-                if wait is None:
+                again = self._wait_after_answer(call, attempt, response)
+                if again is None:
                     return calls.decode(response.status_code, response.headers, response.content)
+                wait = again
             await self._sleep(wait)
             attempt += 1
 

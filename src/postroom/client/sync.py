@@ -63,9 +63,10 @@ class Client(Operations):
             except httpx.TransportError as exc:
                 wait = self._wait_after_failure(call, attempt, exc)
             else:
-                wait = self._wait_after_answer(call, attempt, response)
-                if wait is None:
+                again = self._wait_after_answer(call, attempt, response)
+                if again is None:
                     return calls.decode(response.status_code, response.headers, response.content)
+                wait = again
             self._sleep(wait)
             attempt += 1
 
