@@ -17,6 +17,7 @@ from postroom.client.errors import (
 )
 from postroom.client.models import (
     Campaign,
+    CampaignStatus,
     Counts,
     Message,
     Suppression,
@@ -30,6 +31,7 @@ __all__ = [
     "AsyncClient",
     "Campaign",
     "CampaignFailed",
+    "CampaignStatus",
     "Client",
     "Conflict",
     "Counts",

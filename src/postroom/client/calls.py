@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from urllib.parse import quote
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from postroom.client.errors import CampaignFailed, TemplateInvalid, api_error
+from postroom.client.errors import CampaignFailed, TemplateInvalid, WaitTimeout, api_error
 from postroom.client.models import Campaign, Message, Suppression, Template, UploadedFile
 
 CHUNK = 64 * 1024
@@ -152,7 +153,9 @@ def create_campaign(
 
 
 def status(campaign_id: str) -> Op:
-    return Campaign.model_validate((yield Call("GET", f"/api/v1/campaigns/{campaign_id}/status")))
+    return Campaign.model_validate(
+        (yield Call("GET", f"/api/v1/campaigns/{quote(campaign_id)}/status"))
+    )
 
 
 def control(campaign_id: str, action: str) -> Op:
@@ -174,8 +177,6 @@ def wait(
     poll_interval: float,
     now: Callable[[], float],
 ) -> Op:
-    from postroom.client.errors import WaitTimeout
-
     deadline = None if timeout is None else now() + timeout
     seen: Campaign | None = None
     while True:
@@ -213,5 +214,5 @@ def add_suppression(email: str, detail: str | None) -> Op:
 
 
 def remove_suppression(email: str) -> Op:
-    yield Call("DELETE", f"/api/v1/suppressions/{email}")
+    yield Call("DELETE", f"/api/v1/suppressions/{quote(email, safe='@')}")
     return None
