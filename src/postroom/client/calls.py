@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from urllib.parse import quote
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from postroom.client.errors import CampaignFailed, TemplateInvalid, WaitTimeout, api_error
 from postroom.client.models import Campaign, Message, Suppression, Template, UploadedFile
