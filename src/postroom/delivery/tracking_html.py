@@ -52,9 +52,8 @@ def pixel_tag(pixel_url: str) -> str:
 def add_pixel(body: str, pixel_url: str) -> str:
     """The open pixel just before the last ``</body>``, or at the end when there is none."""
     tag = pixel_tag(pixel_url)
-    last = None
-    for last in _BODY_END.finditer(body):
-        pass
-    if last is None:
+    ends = list(_BODY_END.finditer(body))
+    if not ends:
         return body + tag
-    return body[: last.start()] + tag + body[last.start() :]
+    at = ends[-1].start()
+    return body[:at] + tag + body[at:]
