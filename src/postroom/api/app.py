@@ -20,6 +20,7 @@ from postroom.api import (
     suppressions,
     system,
     templates,
+    tracking,
     uploads,
 )
 from postroom.api.errors import install_error_handlers
@@ -72,7 +73,17 @@ def create_app(rt: Runtime, *, background: Background | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(metrics.RequestMetrics)
-    for module in (public, metrics, uploads, templates, files, campaigns, suppressions, system):
+    for module in (
+        public,
+        tracking,
+        metrics,
+        uploads,
+        templates,
+        files,
+        campaigns,
+        suppressions,
+        system,
+    ):
         app.include_router(module.router)
     return app
 
