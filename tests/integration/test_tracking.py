@@ -60,3 +60,31 @@ def test_pixel_and_click_record_events_and_count_once(runtime: Runtime, client: 
         f"/api/v1/campaigns/{campaign_id}/events", params={"type": "clicked"}
     ).json()["events"]
     assert len(after) == 3
+
+
+def test_sent_html_has_tracked_links_and_the_pixel(runtime: Runtime, client: ApiClient) -> None:
+    template_id = client.upload_template(
+        '<html><body><a href="https://shop.example/x?a=1&amp;b=2">Shop</a>'
+        '<a href="mailto:help@example.com">Mail</a>'
+        '<a href="{{ unsubscribe_url }}">Unsubscribe</a></body></html>',
+        "Hi",
+    )
+    file_id = client.upload_file(csv_bytes([["email"], ["ann@example.com"]]))
+    campaign_id = client.create_campaign(template_id=template_id, file_id=file_id).json()[
+        "transaction_id"
+    ]
+    client.wait(campaign_id)
+    part = sent_messages(runtime)["ann@example.com"].get_body(("html",))
+    assert part is not None
+    body = part.get_content()
+    base = runtime.settings.base_url
+    assert "https://shop.example" not in body and 'href="mailto:help@example.com"' in body
+    assert f'href="{base}/u/' in body
+    (pixel,) = re.findall(rf'<img src="{re.escape(base)}(/t/o/[^"]+)"', body)
+    assert body.index(pixel) < body.index("</body>")
+    (click,) = re.findall(rf'href="{re.escape(base)}(/t/c/[^"]+)"', body)
+    hit = client.http.get(click, headers=BROWSER, follow_redirects=False)
+    assert hit.status_code == 302 and hit.headers["location"] == "https://shop.example/x?a=1&b=2"
+    assert client.http.get(pixel, headers=BROWSER).status_code == 200
+    counts = client.status(campaign_id)["counts"]
+    assert counts["opened"] == 1 and counts["clicked"] == 1
