@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     csv_max_columns: int = Field(default=1000, gt=0)
     csv_max_field_bytes: int = Field(default=64 * 1024, gt=0)
     ingest_batch_rows: int = Field(default=5000, gt=0)
+    tracking_bot_window_seconds: float = Field(default=10, ge=0)
 
     send_batch_size: int = Field(default=200, gt=0)
     send_concurrency: int = Field(default=2, gt=0, le=16)

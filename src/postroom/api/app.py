@@ -21,6 +21,7 @@ from postroom.api import (
     suppressions,
     system,
     templates,
+    tracking,
     uploads,
 )
 from postroom.api.errors import install_error_handlers
@@ -75,6 +76,7 @@ def create_app(rt: Runtime, *, background: Background | None = None) -> FastAPI:
     app.add_middleware(metrics.RequestMetrics)
     for module in (
         public,
+        tracking,
         metrics,
         uploads,
         templates,

@@ -58,6 +58,9 @@ tenants = Table(
     # per-recipient-domain limits ({domain: messages/second}) for this tenant's mail.
     Column("rate_limit", Float),
     Column("domain_rate_limits", JSON),
+    # Tracking defaults for new campaigns; NULL means on.
+    Column("track_opens", Boolean),
+    Column("track_clicks", Boolean),
 )
 
 api_keys = Table(
@@ -127,6 +130,9 @@ campaigns = Table(
     Column("valid_rows", Integer, nullable=False, default=0),
     Column("invalid_rows", Integer, nullable=False, default=0),
     Column("duplicate_rows", Integer, nullable=False, default=0),
+    # Open and click tracking, resolved from the request or the tenant's default at creation.
+    Column("track_opens", Boolean, nullable=False, default=True, server_default="1"),
+    Column("track_clicks", Boolean, nullable=False, default=True, server_default="1"),
     # Messages by status, kept with every change so that status reads never count rows.
     *(
         Column(f"{status}_count", Integer, nullable=False, default=0, server_default="0")

@@ -24,7 +24,9 @@ from postroom.delivery.compose import CampaignComposer, ComposeError, Mailbox, w
 from postroom.delivery.rate_gate import RateGate, throttle_pause
 from postroom.delivery.ratelimit import SendingRates, TenantRates
 from postroom.delivery.retry import next_retry_at
+from postroom.delivery.tracking_html import add_pixel, rewrite_links
 from postroom.events.service import SendRejection, record_send_rejections
+from postroom.events.tracking import click_token, open_token
 from postroom.events.unsubscribe import unsubscribe_token, unsubscribe_url
 from postroom.events.verp import verp_address, verp_token
 from postroom.observability.metrics import record_sends
@@ -56,6 +58,8 @@ class CampaignContext:
     composer: CampaignComposer
     sender: str
     domain: str
+    track_opens: bool = False
+    track_clicks: bool = False
 
 
 @dataclass
@@ -246,6 +250,8 @@ class Sender:
             ),
             sender=wire_address(campaign.from_email),
             domain=wire_address(campaign.from_email).rpartition("@")[2],
+            track_opens=bool(campaign.track_opens),
+            track_clicks=bool(campaign.track_clicks),
         )
 
     async def _prepare(self, claimed: list[Row[Any]]) -> list[Prepared]:
@@ -261,6 +267,20 @@ class Sender:
             await asyncio.sleep(0)
         return prepared
 
+    def _tracked(self, body: str, context: CampaignContext, pk: int, unsubscribe: str) -> str:
+        """The HTML with tracked links and the open pixel, as the campaign asks."""
+        base = self.rt.settings.base_url.rstrip("/")
+        key = self.rt.secret_key
+        if context.track_clicks:
+            body = rewrite_links(
+                body,
+                lambda url: f"{base}/t/c/{click_token(key, pk, url)}",
+                frozenset({unsubscribe}),
+            )
+        if context.track_opens:
+            body = add_pixel(body, f"{base}/t/o/{open_token(key, pk)}.gif")
+        return body
+
     def _prepare_one(self, row: Row[Any], now: datetime) -> Prepared:
         prepared = Prepared(
             row.id, row.campaign_id, row.attempts, row.first_attempt_at, row.possible_duplicate
@@ -275,6 +295,7 @@ class Sender:
         except RenderError as exc:
             prepared.failure = f"render_error: {exc.message}"
             return prepared
+        html = self._tracked(content.html, context, row.id, unsubscribe)
         message_id = f"{row.id}.{row.campaign_id}@{context.domain}"
         list_unsubscribe = f"<{unsubscribe}>"
         envelope_sender = context.sender
@@ -288,7 +309,7 @@ class Sender:
             data = context.composer.compose(
                 recipient=Mailbox(row.email),
                 subject=content.subject,
-                html=content.html,
+                html=html,
                 text=content.text,
                 message_id=message_id,
                 date=now,

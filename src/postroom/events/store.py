@@ -47,6 +47,7 @@ def _message_where(condition: Any) -> Callable[[Connection], Row[Any] | None]:
                 messages.c.campaign_id,
                 messages.c.email,
                 messages.c.email_key,
+                messages.c.sent_at,
                 campaigns.c.tenant_id,
             )
             .join(campaigns, campaigns.c.id == messages.c.campaign_id)
