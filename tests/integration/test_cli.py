@@ -69,7 +69,7 @@ def test_tenant_and_key_commands(tmp_path: Path, database_url: str) -> None:
         assert created["api_key"].encode() not in Path(db_file).read_bytes()
 
 
-def test_tenant_limits_are_shown_set_and_reset(tmp_path: Path, database_url: str) -> None:
+def test_tenant_limits_and_tracking_are_shown_and_set(tmp_path: Path, database_url: str) -> None:
     env = cli_env(tmp_path, database_url)
 
     def limits(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -95,6 +95,18 @@ def test_tenant_limits_are_shown_set_and_reset(tmp_path: Path, database_url: str
     shown = json.loads(limits(tenant_id, "--json").stdout)
     assert shown == {"tenant_id": tenant_id, "rate_per_second": None, "domain_rates_per_second": {}}
     unknown = limits("tn_nope", check=False)
+    assert unknown.returncode == 1 and "tenant_not_found" in unknown.stderr
+
+    def tracking(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return postroom("tenant", "tracking", *args, env=env, cwd=tmp_path, check=check)
+
+    shown = json.loads(tracking(tenant_id, "--json").stdout)
+    assert (shown["track_opens"], shown["track_clicks"]) == (True, True)
+    tracking(tenant_id, "--no-opens")
+    shown = json.loads(tracking(tenant_id, "--json").stdout)
+    assert (shown["track_opens"], shown["track_clicks"]) == (False, True)
+    assert "not tracked" in tracking(tenant_id, "--no-clicks").stdout
+    unknown = tracking("tn_nope", "--opens", check=False)
     assert unknown.returncode == 1 and "tenant_not_found" in unknown.stderr
 
 

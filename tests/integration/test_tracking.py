@@ -1,6 +1,6 @@
 """Open pixel and click redirect through the live server: signed targets only, every hit an
-event, unique figures counted once, scanner hits stored flagged and not counted.
-(Sender wiring is not done yet: the tokens are made here with the runtime's key.)"""
+event, unique figures counted once, scanner hits stored flagged and not counted; the
+switches per campaign and per tenant."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import re
 
 from postroom.events.tracking import click_token, open_token
 from postroom.runtime import Runtime
+from postroom.tenants.service import authenticate, set_tracking_defaults
 from tests.integration.test_campaign_flow import csv_bytes
 from tests.integration.test_unsubscribe import sent_messages
 from tests.support.api_client import ApiClient
@@ -88,3 +89,36 @@ def test_sent_html_has_tracked_links_and_the_pixel(runtime: Runtime, client: Api
     assert client.http.get(pixel, headers=BROWSER).status_code == 200
     counts = client.status(campaign_id)["counts"]
     assert counts["opened"] == 1 and counts["clicked"] == 1
+
+
+def _html_sent_to(runtime: Runtime, client: ApiClient, email: str, **switches: bool) -> str:
+    template_id = client.upload_template(
+        '<html><body><a href="https://example.com/a">A</a></body></html>', "Hi"
+    )
+    file_id = client.upload_file(csv_bytes([["email"], [email]]))
+    created = client.create_campaign(template_id=template_id, file_id=file_id, **switches)
+    assert created.status_code == 202, created.text
+    campaign_id = created.json()["transaction_id"]
+    status = client.wait(campaign_id)
+    assert (status["track_opens"], status["track_clicks"]) == (
+        switches.get("track_opens", status["track_opens"]),
+        switches.get("track_clicks", status["track_clicks"]),
+    )
+    part = sent_messages(runtime)[email].get_body(("html",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def test_tracking_switches_per_campaign_and_per_tenant(runtime: Runtime, client: ApiClient) -> None:
+    untracked = _html_sent_to(runtime, client, "a@example.com", track_clicks=False)
+    assert 'href="https://example.com/a"' in untracked and "/t/o/" in untracked
+    no_pixel = _html_sent_to(runtime, client, "b@example.com", track_opens=False)
+    assert "/t/c/" in no_pixel and "/t/o/" not in no_pixel
+
+    with runtime.db.write() as conn:  # as `postroom tenant tracking T --no-opens --no-clicks`
+        caller = authenticate(conn, client.http.headers["Authorization"].removeprefix("Bearer "))
+        set_tracking_defaults(conn, caller.tenant_id, opens=False, clicks=False)
+    by_default = _html_sent_to(runtime, client, "c@example.com")
+    assert 'href="https://example.com/a"' in by_default and "/t/o/" not in by_default
+    overridden = _html_sent_to(runtime, client, "d@example.com", track_clicks=True)
+    assert "/t/c/" in overridden and "/t/o/" not in overridden

@@ -31,6 +31,12 @@ class CampaignRequest(BaseModel):
     email_column: Text | None = Field(default=None, max_length=200)
     csv_delimiter: Text | None = Field(default=None, max_length=4)
     metadata: dict[Text, Text] = Field(default_factory=dict)
+    track_opens: bool | None = Field(
+        default=None, description="Add an open-tracking pixel; omitted: the tenant's default."
+    )
+    track_clicks: bool | None = Field(
+        default=None, description="Track link clicks; omitted: the tenant's default."
+    )
 
 
 class CampaignAccepted(BaseModel):
@@ -86,6 +92,8 @@ class CampaignStatusView(BaseModel):
     file: FileReport
     progress: float
     metadata: dict[str, str]
+    track_opens: bool
+    track_clicks: bool
     created_at: datetime
     started_at: datetime | None
     paused_at: datetime | None

@@ -39,6 +39,7 @@ from postroom.db.tables import (
 from postroom.db.tables import message_transitions as message_transitions_table
 from postroom.errors import BadRequest, NotFound, Unprocessable
 from postroom.ids import new_id
+from postroom.tenants.service import tracking_defaults
 
 CSV_DELIMITERS = (",", ";", "\t", "|")
 
@@ -59,6 +60,7 @@ def create_campaign(
             code="invalid_delimiter",
             details={"allowed": list(CSV_DELIMITERS)},
         )
+    tracking = tracking_defaults(conn, tenant_id)
     campaign_id = new_id("cmp")
     conn.execute(
         insert(campaigns).values(
@@ -73,6 +75,10 @@ def create_campaign(
             email_column=request.email_column,
             csv_delimiter=request.csv_delimiter,
             metadata=request.metadata,
+            track_opens=tracking.opens if request.track_opens is None else request.track_opens,
+            track_clicks=(
+                tracking.clicks if request.track_clicks is None else request.track_clicks
+            ),
             status=CampaignStatus.PROCESSING,
             scheduled_at=scheduled_at,
             file_warnings=[],
@@ -179,6 +185,8 @@ def _status_view(campaign: Row[Any], counts: MessageCounts, base_url: str) -> Ca
         ),
         progress=round(progress, 4),
         metadata=campaign.metadata,
+        track_opens=campaign.track_opens,
+        track_clicks=campaign.track_clicks,
         created_at=campaign.created_at,
         started_at=campaign.started_at,
         paused_at=campaign.paused_at,

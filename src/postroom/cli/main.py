@@ -286,6 +286,32 @@ def tenant_limits(
         console.print(f"domain   {name} {value}/s")
 
 
+@tenant_app.command("tracking")
+@reports_errors
+def tenant_tracking(
+    tenant: str,
+    opens: Annotated[
+        bool | None, typer.Option("--opens/--no-opens", help="Track opens by default.")
+    ] = None,
+    clicks: Annotated[
+        bool | None, typer.Option("--clicks/--no-clicks", help="Track clicks by default.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show or set whether TENANT's campaigns track opens and clicks when a campaign does not
+    say (its create request's track_opens and track_clicks win). Both are on at first."""
+    rt = _runtime()
+    with rt.db.write() as conn:
+        defaults = tenants.set_tracking_defaults(conn, tenant, opens=opens, clicks=clicks)
+    if as_json:
+        print_json(
+            {"tenant_id": tenant, "track_opens": defaults.opens, "track_clicks": defaults.clicks}
+        )
+        return
+    console.print(f"opens    {'tracked' if defaults.opens else 'not tracked'}")
+    console.print(f"clicks   {'tracked' if defaults.clicks else 'not tracked'}")
+
+
 @key_app.command("create")
 @reports_errors
 def key_create(tenant: str, as_json: JsonOption = False) -> None:

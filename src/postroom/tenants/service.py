@@ -129,3 +129,39 @@ def set_rate_overrides(conn: Connection, tenant_id: str, overrides: RateOverride
     ).rowcount
     if not changed:
         raise NotFound(f"No tenant {tenant_id!r}.", code="tenant_not_found")
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingDefaults:
+    """Whether a tenant's campaigns track opens and clicks unless a campaign says otherwise."""
+
+    opens: bool = True
+    clicks: bool = True
+
+
+def tracking_defaults(conn: Connection, tenant_id: str) -> TrackingDefaults:
+    row = conn.execute(
+        select(tenants.c.track_opens, tenants.c.track_clicks).where(tenants.c.id == tenant_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"No tenant {tenant_id!r}.", code="tenant_not_found")
+    # NULL is the platform's default: on.
+    return TrackingDefaults(row.track_opens is not False, row.track_clicks is not False)
+
+
+def set_tracking_defaults(
+    conn: Connection, tenant_id: str, *, opens: bool | None, clicks: bool | None
+) -> TrackingDefaults:
+    """Change either default (None leaves it as it is); returns the defaults now in force."""
+    values = {
+        name: value
+        for name, value in (("track_opens", opens), ("track_clicks", clicks))
+        if value is not None
+    }
+    if values:
+        changed = conn.execute(
+            update(tenants).where(tenants.c.id == tenant_id).values(**values)
+        ).rowcount
+        if not changed:
+            raise NotFound(f"No tenant {tenant_id!r}.", code="tenant_not_found")
+    return tracking_defaults(conn, tenant_id)
