@@ -14,6 +14,7 @@ from postroom.events.tracking import (
     suspected_bot,
     target_of_click_token,
 )
+from postroom.signing import Signer, sign
 
 KEY = b"k" * 32
 
@@ -90,3 +91,10 @@ def test_pixel_goes_before_the_last_body_end_or_at_the_end() -> None:
         'style="display:none"></Body></html>'
     )
     assert add_pixel("x", "p").startswith('x<img src="p"')
+
+
+@pytest.mark.parametrize("key", [b"", b"k", b"k" * 64, b"k" * 65, bytes(range(256))])
+def test_the_reusable_signer_signs_as_sign_does(key: bytes) -> None:
+    parts = ("track-click", "12345", "aHR0cHM6Ly9leGFtcGxlLmNvbQ", "é")
+    assert Signer(key).sign(*parts) == sign(key, *parts)
+    assert Signer(key).sign() == sign(key)

@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,9 +24,9 @@ from postroom.delivery.compose import CampaignComposer, ComposeError, Mailbox, w
 from postroom.delivery.rate_gate import RateGate, throttle_pause
 from postroom.delivery.ratelimit import SendingRates, TenantRates
 from postroom.delivery.retry import next_retry_at
-from postroom.delivery.tracking_html import add_pixel, rewrite_links
+from postroom.delivery.tracking_html import LinkRewriter, add_pixel
 from postroom.events.service import SendRejection, record_send_rejections
-from postroom.events.tracking import click_token, open_token
+from postroom.events.tracking import TrackingUrls
 from postroom.events.unsubscribe import unsubscribe_token, unsubscribe_url
 from postroom.events.verp import verp_address, verp_token
 from postroom.observability.metrics import record_sends
@@ -60,6 +60,7 @@ class CampaignContext:
     domain: str
     track_opens: bool = False
     track_clicks: bool = False
+    links: LinkRewriter = field(default_factory=LinkRewriter)
 
 
 @dataclass
@@ -100,6 +101,7 @@ class Sender:
         #: After a claim that the rate limits left empty: seconds until they allow more.
         self.wait_hint: float | None = None
         self._send_quota: float | None = None
+        self.tracking_urls = TrackingUrls(rt.secret_key, settings.base_url)
         # VERP return paths for bounces in SMTP mode; SES reports bounces by itself.
         self.bounce_address = (
             settings.bounce_address if not settings.transport_url.startswith("ses:") else ""
@@ -269,16 +271,12 @@ class Sender:
 
     def _tracked(self, body: str, context: CampaignContext, pk: int, unsubscribe: str) -> str:
         """The HTML with tracked links and the open pixel, as the campaign asks."""
-        base = self.rt.settings.base_url.rstrip("/")
-        key = self.rt.secret_key
         if context.track_clicks:
-            body = rewrite_links(
-                body,
-                lambda url: f"{base}/t/c/{click_token(key, pk, url)}",
-                frozenset({unsubscribe}),
+            body = context.links.rewrite(
+                body, lambda url: self.tracking_urls.click(pk, url), (unsubscribe,)
             )
         if context.track_opens:
-            body = add_pixel(body, f"{base}/t/o/{open_token(key, pk)}.gif")
+            body = add_pixel(body, self.tracking_urls.pixel(pk))
         return body
 
     def _prepare_one(self, row: Row[Any], now: datetime) -> Prepared:

@@ -13,7 +13,7 @@ import hmac
 import re
 from datetime import datetime
 
-from postroom.signing import sign
+from postroom.signing import Signer, sign
 
 _OPEN = "track-open"
 _CLICK = "track-click"
@@ -39,8 +39,38 @@ def open_token(key: bytes, message_pk: int) -> str:
 
 def click_token(key: bytes, message_pk: int, url: str) -> str:
     """``<message id>.<url as base64url>.<signature>``: the target travels signed in the token."""
-    encoded = base64.urlsafe_b64encode(url.encode()).rstrip(b"=").decode()
+    encoded = _encoded_url(url)
     return f"{message_pk}.{encoded}.{_signature(key, _CLICK, str(message_pk), encoded)}"
+
+
+class TrackingUrls:
+    """The pixel and click URLs of many messages, for one key and base URL: the same tokens as
+    :func:`open_token` and :func:`click_token`, made with a reused keyed hash and each target's
+    base64url form remembered (a campaign links to the same few URLs in every message)."""
+
+    def __init__(self, key: bytes, base_url: str, max_urls: int = 4096) -> None:
+        self._signer = Signer(key)
+        self._base = base_url.rstrip("/")
+        self._encoded: dict[str, str] = {}
+        self._max_urls = max_urls
+
+    def pixel(self, message_pk: int) -> str:
+        pk = str(message_pk)
+        return f"{self._base}/t/o/{pk}.{self._signer.sign(_OPEN, pk)[:_SIG_CHARS]}.gif"
+
+    def click(self, message_pk: int, url: str) -> str:
+        encoded = self._encoded.get(url)
+        if encoded is None:
+            if len(self._encoded) >= self._max_urls:
+                self._encoded.clear()
+            encoded = self._encoded[url] = _encoded_url(url)
+        pk = str(message_pk)
+        signature = self._signer.sign(_CLICK, pk, encoded)[:_SIG_CHARS]
+        return f"{self._base}/t/c/{pk}.{encoded}.{signature}"
+
+
+def _encoded_url(url: str) -> str:
+    return base64.urlsafe_b64encode(url.encode()).rstrip(b"=").decode()
 
 
 def _pk(text: str) -> bool:
