@@ -1,0 +1,185 @@
+"""The web console in a real browser (Debian's chromium driven by Playwright), against the
+live app, its worker and a real SMTP relay. Each page leaves a screenshot in
+docs/screenshots/ for the README."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from postroom.runtime import Runtime
+from postroom.tenants.service import create_tenant, revoke_key
+from postroom.tenants.keys import parse_key
+from tests.integration.test_campaign_flow import csv_bytes
+from tests.support.api_client import ApiClient
+from tests.support.live_server import LiveServer
+from tests.support.smtp_relay import SmtpRelay
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium (make setup installs it)"
+)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(10_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def tenant_key(rt: Runtime) -> str:
+    with rt.db.write() as conn:
+        return create_tenant(conn, "acme", rt.clock.now())[1]
+
+
+def sign_in(page: Page, base_url: str, key: str) -> None:
+    page.goto(f"{base_url}/signin")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Campaigns", exact=True)).to_be_visible()
+
+
+def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_sign_in_with_the_keyboard_then_watch_a_campaign_complete(
+    page: Page, relay_server: tuple[Runtime, LiveServer], smtp_relay: SmtpRelay
+) -> None:
+    rt, server = relay_server
+    key = tenant_key(rt)
+
+    page.goto(f"{server.url}/campaigns")  # not signed in: sent to the sign-in page
+    expect(page).to_have_url(f"{server.url}/signin")
+    page.keyboard.type("pr_nope_wrong")  # the key field has the focus
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("alert")).to_have_text("The API key is not valid.")
+    shot(page, "signin")
+    page.get_by_label("API key").fill("")
+    page.get_by_label("API key").focus()
+    page.keyboard.type(key)
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Sign in")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="No campaigns yet")).to_be_visible()
+    shot(page, "campaigns-empty")
+
+    api = ApiClient(server.url, key)
+    try:
+        template_id = api.upload_template("<p>Hello {{ name }}</p>", "Hi {{ name }}")
+        file_id = api.upload_file(
+            csv_bytes([["email", "name"], ["ann@example.com", "Ann"], ["bob@example.com", "Bob"]])
+        )
+        # A few seconds ahead, so the page is open before it sends.
+        send_at = (rt.clock.now() + timedelta(seconds=2)).isoformat()
+        created = api.create_campaign(
+            name="Spring news", template_id=template_id, file_id=file_id, send_at=send_at
+        )
+        assert created.status_code == 202, created.text
+        campaign_id = created.json()["transaction_id"]
+    finally:
+        api.close()
+
+    page.reload()
+    page.get_by_role("link", name="Spring news").click()
+    expect(page.get_by_role("heading", name="Spring news")).to_be_visible()
+    url = page.url
+    # The counts change without a reload: htmx polls the live fragment.
+    expect(page.locator("#campaign-status")).to_have_text("completed", timeout=15_000)
+    expect(page.locator("#count-sent")).to_have_text("2")
+    assert page.url == url
+    assert sorted(r.message.get_all("To")[0] for r in smtp_relay.received) == [
+        "ann@example.com",
+        "bob@example.com",
+    ]
+    shot(page, "campaign")
+    page.goto(f"{server.url}/campaigns")
+    expect(page.locator("td .badge")).to_have_text("completed")
+    shot(page, "campaigns")
+    page.set_viewport_size({"width": 390, "height": 800})
+    shot(page, "campaigns-390")
+    assert campaign_id in page.content()
+
+
+def test_pause_and_cancel_a_scheduled_campaign(
+    page: Page, runtime: Runtime, live_server: LiveServer, client: ApiClient
+) -> None:
+    template_id = client.upload_template("<p>Hi</p>", "Hi")
+    file_id = client.upload_file(csv_bytes([["email"], ["a@example.com"]]))
+    send_at = (runtime.clock.now() + timedelta(hours=1)).isoformat()
+    created = client.create_campaign(
+        name="Later", template_id=template_id, file_id=file_id, send_at=send_at
+    )
+    campaign_id = created.json()["transaction_id"]
+    client.wait(campaign_id, until=("scheduled",))
+    key = client.http.headers["Authorization"].removeprefix("Bearer ")
+
+    sign_in(page, live_server.url, key)
+    page.goto(f"{live_server.url}/campaigns/{campaign_id}")
+    page.get_by_role("button", name="Pause").click()
+    expect(page.locator("#campaign-status")).to_have_text("paused")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Cancel campaign").click()
+    expect(page.locator("#campaign-status")).to_have_text("cancelled")
+    assert client.status(campaign_id)["status"] == "cancelled"
+
+
+def test_suppressions_csrf_and_revoked_keys(
+    page: Page, runtime: Runtime, live_server: LiveServer
+) -> None:
+    key = tenant_key(runtime)
+    sign_in(page, live_server.url, key)
+    page.get_by_role("link", name="Suppressions").click()
+    expect(page.get_by_text("The list is empty.")).to_be_visible()
+    page.get_by_label("Email address").fill("Gone@Example.com")
+    page.get_by_label("Note (optional)").fill("asked by phone")
+    page.get_by_role("button", name="Add to the list").click()
+    expect(page.get_by_role("cell", name="Gone@example.com", exact=True)).to_be_visible()
+    shot(page, "suppressions")
+    page.get_by_role("button", name="Remove Gone@example.com").click()
+    expect(page.get_by_text("The list is empty.")).to_be_visible()
+
+    # A POST without the session's token is refused, and changes nothing.
+    refused = page.request.post(
+        f"{live_server.url}/suppressions", form={"email": "x@example.com"}, max_redirects=0
+    )
+    assert refused.status == 403
+    assert "did not come from this console" in refused.text()
+    forged = page.request.post(
+        f"{live_server.url}/suppressions",
+        form={"email": "x@example.com", "csrf": "forged"},
+        max_redirects=0,
+    )
+    assert forged.status == 403
+    page.reload()
+    expect(page.get_by_text("The list is empty.")).to_be_visible()
+
+    parsed = parse_key(key)
+    assert parsed is not None
+    with runtime.db.write() as conn:
+        revoke_key(conn, parsed[0], runtime.clock.now())
+    page.reload()
+    expect(page).to_have_url(f"{live_server.url}/signin")
+    cookies = page.context.cookies()
+    assert not [c for c in cookies if c["name"] == "postroom_session"]
