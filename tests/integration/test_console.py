@@ -12,8 +12,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from postroom.runtime import Runtime
-from postroom.tenants.service import create_tenant, revoke_key
 from postroom.tenants.keys import parse_key
+from postroom.tenants.service import create_tenant, revoke_key
 from tests.integration.test_campaign_flow import csv_bytes
 from tests.support.api_client import ApiClient
 from tests.support.live_server import LiveServer
@@ -108,6 +108,8 @@ def test_sign_in_with_the_keyboard_then_watch_a_campaign_complete(
     # The counts change without a reload: htmx polls the live fragment.
     expect(page.locator("#campaign-status")).to_have_text("completed", timeout=15_000)
     expect(page.locator("#count-sent")).to_have_text("2")
+    expect(page.locator("#live td .badge")).to_have_text(["sent", "sent"])
+    expect(page.get_by_role("button", name="Pause")).to_have_count(0)  # nothing left to pause
     assert page.url == url
     assert sorted(r.message.get_all("To")[0] for r in smtp_relay.received) == [
         "ann@example.com",
@@ -139,6 +141,7 @@ def test_pause_and_cancel_a_scheduled_campaign(
     page.goto(f"{live_server.url}/campaigns/{campaign_id}")
     page.get_by_role("button", name="Pause").click()
     expect(page.locator("#campaign-status")).to_have_text("paused")
+    expect(page.get_by_role("button", name="Resume")).to_be_visible()
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Cancel campaign").click()
     expect(page.locator("#campaign-status")).to_have_text("cancelled")

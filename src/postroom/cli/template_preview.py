@@ -162,7 +162,7 @@ def _json_row(path: Path) -> PreviewRow:
         fields[name] = "" if value is None else str(value)
     email = fields.get("email", "")
     if not email:
-        raise BadRequest(f"{path} needs an \"email\" field.", code="missing_email")
+        raise BadRequest(f'{path} needs an "email" field.', code="missing_email")
     return PreviewRow(list(fields), fields, email, str(path))
 
 

@@ -91,9 +91,11 @@ def _session(request: Request) -> tuple[Caller, sessions.Session]:
 
 
 def _page(request: Request, name: str, http_status: int = 200, **context: Any) -> HTMLResponse:
-    caller, found = _session(request)
+    _caller, found = _session(request)
     csrf = sessions.csrf_token(_rt(request).secret_key, found)
-    return HTMLResponse(_render(name, csrf=csrf, signed_in=True, **context), status_code=http_status)
+    return HTMLResponse(
+        _render(name, csrf=csrf, signed_in=True, **context), status_code=http_status
+    )
 
 
 def _checked_post(request: Request, token: str | None) -> Caller:
@@ -167,30 +169,37 @@ def campaigns_page(
     )
 
 
-def _campaign_context(request: Request, caller: Caller, campaign_id: str) -> dict[str, Any]:
+def _campaign_context(
+    request: Request, campaign_id: str, status: str | None, cursor: str | None
+) -> dict[str, Any]:
+    caller, _ = _session(request)
     rt = _rt(request)
     with rt.db.read_latest() as conn:
         row = service.get_campaign(conn, caller.tenant_id, campaign_id)
         view = service.campaign_status(row, base_url=rt.settings.base_url)
-    return {"c": view, "live": view.status in ACTIVE_CAMPAIGN_STATUSES}
+        messages = service.list_messages(
+            conn, campaign_id, status=status or None, cursor=cursor, limit=50
+        )
+    return {
+        "c": view,
+        "live": view.status in ACTIVE_CAMPAIGN_STATUSES,
+        "messages": messages,
+        "status": status or "",
+    }
 
 
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
-def campaign_page(request: Request, campaign_id: str, status: str | None = None) -> HTMLResponse:
-    caller, _ = _session(request)
-    rt = _rt(request)
-    context = _campaign_context(request, caller, campaign_id)
-    with rt.db.read_latest() as conn:
-        messages = service.list_messages(
-            conn, campaign_id, status=status or None, cursor=None, limit=50
-        )
-    return _page(request, "campaign.html", messages=messages, status=status or "", **context)
+def campaign_page(
+    request: Request, campaign_id: str, status: str | None = None, cursor: str | None = None
+) -> HTMLResponse:
+    context = _campaign_context(request, campaign_id, status, cursor)
+    return _page(request, "campaign.html", **context)
 
 
 @router.get("/campaigns/{campaign_id}/live", response_class=HTMLResponse)
-def campaign_live(request: Request, campaign_id: str) -> HTMLResponse:
-    caller, _ = _session(request)
-    return _page(request, "_live.html", **_campaign_context(request, caller, campaign_id))
+def campaign_live(request: Request, campaign_id: str, status: str | None = None) -> HTMLResponse:
+    """The changing part of the campaign page, for htmx to swap in every 2 s."""
+    return _page(request, "_live.html", **_campaign_context(request, campaign_id, status, None))
 
 
 @router.post("/campaigns/{campaign_id}/{action}")
