@@ -210,6 +210,33 @@ def change_campaign(
     return _control(rt, caller, campaign_id, reschedule)
 
 
+class CampaignConfirmation(BaseModel):
+    """Body of ``POST /api/v1/campaigns/{id}/confirm``."""
+
+    model_config = ConfigDict(extra="forbid")
+    send_at: datetime | None = Field(
+        default=None, description="ISO-8601 with a UTC offset; null or a past time means now."
+    )
+
+
+@router.post(
+    "/{campaign_id}/confirm",
+    response_model=CampaignStatusView,
+    responses=error_responses(401, 404, 409, 422),
+)
+def confirm_campaign(
+    campaign_id: str, rt: RuntimeDep, caller: CallerDep, body: CampaignConfirmation | None = None
+) -> CampaignStatusView:
+    """Send a campaign created with ``hold`` once its file report has been read: now, or at
+    ``send_at``. Cancel discards it instead."""
+    send_at = body.send_at if body is not None else None
+
+    def confirm(conn: Connection, campaign: Row[Any], now: datetime) -> None:
+        control.confirm_campaign(conn, campaign, send_at, now)
+
+    return _control(rt, caller, campaign_id, confirm)
+
+
 def _control(
     rt: Runtime,
     caller: Caller,

@@ -31,6 +31,11 @@ class CampaignRequest(BaseModel):
     email_column: Text | None = Field(default=None, max_length=200)
     csv_delimiter: Text | None = Field(default=None, max_length=4)
     metadata: dict[Text, Text] = Field(default_factory=dict)
+    hold: bool = Field(
+        default=False,
+        description="Process the file, then wait (status held) for POST .../confirm "
+        "instead of scheduling or sending.",
+    )
 
 
 class CampaignAccepted(BaseModel):

@@ -75,6 +75,7 @@ def create_campaign(
             metadata=request.metadata,
             status=CampaignStatus.PROCESSING,
             scheduled_at=scheduled_at,
+            hold=request.hold,
             file_warnings=[],
             rows_done=0,
             valid_rows=0,
