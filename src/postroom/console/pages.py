@@ -5,18 +5,24 @@ Each page calls the same domain services as the API, on a session made from an A
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi import APIRouter, FastAPI, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import ValidationError
 
 from postroom.campaigns import control, service
+from postroom.campaigns.schemas import CampaignRequest, Sender
 from postroom.campaigns.states import ACTIVE_CAMPAIGN_STATUSES, CampaignStatus
 from postroom.console import session as sessions
+from postroom.console import uploads
 from postroom.errors import PostroomError
 from postroom.files.addresses import Address, check_address
 from postroom.runtime import Runtime
@@ -29,6 +35,7 @@ _templates = Environment(
 )
 
 router = APIRouter(include_in_schema=False)
+_ZONES = sorted(available_timezones())
 
 
 class _SignInNeeded(Exception):
@@ -169,6 +176,17 @@ def campaigns_page(
     )
 
 
+@router.get("/campaigns/new", response_class=HTMLResponse)
+def new_campaign_page(request: Request) -> HTMLResponse:
+    return _page(
+        request, "new_campaign.html", error=None, form={}, **_new_campaign_choices(request)
+    )
+
+
+def _new_campaign_choices(request: Request) -> dict[str, Any]:
+    return {"default_from": _rt(request).settings.default_from}
+
+
 def _campaign_context(
     request: Request, campaign_id: str, status: str | None, cursor: str | None
 ) -> dict[str, Any]:
@@ -182,6 +200,7 @@ def _campaign_context(
         )
     return {
         "c": view,
+        "zones": _ZONES,
         "live": view.status in ACTIVE_CAMPAIGN_STATUSES,
         "messages": messages,
         "status": status or "",
@@ -200,6 +219,108 @@ def campaign_page(
 def campaign_live(request: Request, campaign_id: str, status: str | None = None) -> HTMLResponse:
     """The changing part of the campaign page, for htmx to swap in every 2 s."""
     return _page(request, "_live.html", **_campaign_context(request, campaign_id, status, None))
+
+
+@router.post("/campaigns/new", response_class=HTMLResponse)
+def create_campaign(
+    request: Request,
+    template: UploadFile,
+    recipients: UploadFile,
+    name: Annotated[str, Form()] = "",
+    sender: Annotated[str, Form()] = "",
+    subject: Annotated[str, Form()] = "",
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Store both files as uploads, then create the campaign held for review."""
+    caller = _checked_post(request, csrf)
+    rt = _rt(request)
+    form = {"name": name, "sender": sender, "subject": subject}
+    try:
+        template_id = uploads.store_template(
+            rt, caller.tenant_id, name or "console", subject, template.file
+        )
+        file_id = uploads.store_file(
+            rt, caller.tenant_id, recipients.filename or "recipients.csv", recipients.file
+        )
+        fields: dict[str, Any] = {
+            "template_id": template_id,
+            "file_id": file_id,
+            "name": name or None,
+            "hold": True,
+        }
+        if sender.strip() and sender.strip() != rt.settings.default_from:
+            from_name, from_email = parseaddr(sender)
+            fields["from"] = Sender(name=from_name or None, email=from_email)
+        body = CampaignRequest.model_validate(fields)
+        with rt.db.write() as conn:
+            campaign_id = service.create_campaign(
+                conn,
+                caller.tenant_id,
+                body,
+                default_from=rt.settings.default_from,
+                now=rt.clock.now(),
+            )
+    except (PostroomError, ValidationError) as exc:
+        error = exc.message if isinstance(exc, PostroomError) else _first_problem(exc)
+        return _page(
+            request,
+            "new_campaign.html",
+            http_status=exc.status if isinstance(exc, PostroomError) else 422,
+            error=error,
+            form=form,
+            **_new_campaign_choices(request),
+        )
+    rt.wakeups.notify()
+    return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
+
+
+@router.post("/campaigns/{campaign_id}/confirm")
+def confirm_campaign(
+    request: Request,
+    campaign_id: str,
+    when: Annotated[str, Form()] = "now",
+    send_date: Annotated[str, Form()] = "",
+    send_time: Annotated[str, Form()] = "",
+    zone: Annotated[str, Form()] = "UTC",
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    caller = _checked_post(request, csrf)
+    rt = _rt(request)
+    try:
+        send_at = _send_at(when, send_date, send_time, zone)
+        with rt.db.write() as conn:
+            row = service.get_campaign(conn, caller.tenant_id, campaign_id)
+            control.confirm_campaign(conn, row, send_at, rt.clock.now())
+    except (PostroomError, _BadTime) as exc:
+        message = exc.message if isinstance(exc, PostroomError) else str(exc)
+        return HTMLResponse(
+            _render("message.html", title="Not confirmed", message=message), status_code=422
+        )
+    rt.wakeups.notify()
+    return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
+
+
+def _first_problem(exc: ValidationError) -> str:
+    problem = exc.errors()[0]
+    field = ".".join(str(part) for part in problem["loc"])
+    return f"{field}: {problem['msg']}"
+
+
+class _BadTime(Exception):
+    pass
+
+
+def _send_at(when: str, send_date: str, send_time: str, zone: str) -> datetime | None:
+    """The moment the form names, in its time zone; None for now."""
+    if when != "later":
+        return None
+    try:
+        tz = ZoneInfo(zone)
+        day = date.fromisoformat(send_date)
+        clock = time.fromisoformat(send_time)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise _BadTime("Give a date, a time and a time zone to send later.") from None
+    return datetime.combine(day, clock, tzinfo=tz)
 
 
 @router.post("/campaigns/{campaign_id}/{action}")
