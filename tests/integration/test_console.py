@@ -193,3 +193,26 @@ def test_suppressions_csrf_and_revoked_keys(
     expect(page).to_have_url(f"{live_server.url}/signin")
     cookies = page.context.cookies()
     assert not [c for c in cookies if c["name"] == "postroom_session"]
+
+
+def test_the_outbox_shows_a_captured_message_rendered_and_raw(
+    page: Page, live_server: LiveServer, client: ApiClient
+) -> None:
+    template_id = client.upload_template("<p>Hello <b>{{ name }}</b></p>", "Welcome {{ name }}")
+    file_id = client.upload_file(csv_bytes([["email", "name"], ["cy@example.com", "Cy"]]))
+    campaign_id = client.create_campaign(template_id=template_id, file_id=file_id).json()[
+        "transaction_id"
+    ]
+    assert client.wait(campaign_id)["counts"]["sent"] == 1
+    key = client.http.headers["Authorization"].removeprefix("Bearer ")
+
+    sign_in(page, live_server.url, key)
+    page.get_by_role("link", name="Outbox").click()
+    page.get_by_role("link", name="Welcome Cy").click()
+    expect(page.get_by_role("heading", name="Welcome Cy")).to_be_visible()
+    frame = page.frame_locator("iframe.preview")
+    expect(frame.locator("b")).to_have_text("Cy")
+    assert page.locator("iframe.preview").get_attribute("sandbox") == ""
+    expect(page.locator("pre.raw")).to_contain_text("To: cy@example.com")
+    expect(page.locator("pre.raw")).to_contain_text("Subject: Welcome Cy")
+    shot(page, "outbox")

@@ -5,7 +5,10 @@ Each page calls the same domain services as the API, on a session made from an A
 
 from __future__ import annotations
 
+import email
+import email.policy
 from datetime import date, datetime, time
+from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,6 +31,8 @@ from postroom.files.addresses import Address, check_address
 from postroom.runtime import Runtime
 from postroom.suppressions import service as suppressions
 from postroom.tenants.service import Caller, authenticate, caller_by_key_id
+from postroom.transports.capture import CaptureTransport
+from postroom.transports.outbox import list_outbox, read_outbox_message
 
 _HERE = Path(__file__).parent
 _templates = Environment(
@@ -100,9 +105,9 @@ def _session(request: Request) -> tuple[Caller, sessions.Session]:
 def _page(request: Request, name: str, http_status: int = 200, **context: Any) -> HTMLResponse:
     _caller, found = _session(request)
     csrf = sessions.csrf_token(_rt(request).secret_key, found)
-    return HTMLResponse(
-        _render(name, csrf=csrf, signed_in=True, **context), status_code=http_status
-    )
+    outbox = _rt(request).settings.transport_url.startswith("capture://")
+    body = _render(name, csrf=csrf, signed_in=True, outbox=outbox, **context)
+    return HTMLResponse(body, status_code=http_status)
 
 
 def _checked_post(request: Request, token: str | None) -> Caller:
@@ -346,6 +351,53 @@ def campaign_action(
         )
     rt.wakeups.notify()
     return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
+
+
+_OUTBOX_PAGE = 25
+
+
+def _outbox_dir(request: Request) -> Path | None:
+    """The capture transport's directory, or None when mail really leaves the machine."""
+    url = _rt(request).settings.transport_url
+    return CaptureTransport.from_url(url).directory if url.startswith("capture://") else None
+
+
+@router.get("/outbox", response_class=HTMLResponse)
+def outbox_page(request: Request, page: int = 1) -> HTMLResponse:
+    directory = _outbox_dir(request)
+    if directory is None:
+        _session(request)
+        body = "The outbox exists only with the capture transport (capture://DIR)."
+        return HTMLResponse(_render("message.html", title="No outbox", message=body), 404)
+    page = max(page, 1)
+    entries = list_outbox(directory, limit=page * _OUTBOX_PAGE + 1)
+    shown = entries[(page - 1) * _OUTBOX_PAGE : page * _OUTBOX_PAGE]
+    more = len(entries) > page * _OUTBOX_PAGE
+    return _page(request, "outbox.html", entries=shown, page=page, more=more)
+
+
+@router.get("/outbox/{message_id}", response_class=HTMLResponse)
+def outbox_message(request: Request, message_id: str) -> HTMLResponse:
+    directory = _outbox_dir(request)
+    if directory is None:
+        return outbox_page(request)
+    _session(request)
+    try:
+        raw = read_outbox_message(directory, message_id)
+    except PostroomError as exc:
+        return HTMLResponse(_render("message.html", title="Not found", message=exc.message), 404)
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    html_part = parsed.get_body(("html",))
+    html = html_part.get_content() if isinstance(html_part, EmailMessage) else None
+    return _page(
+        request,
+        "outbox_message.html",
+        message_id=message_id,
+        subject=parsed.get("Subject", ""),
+        recipient=parsed.get("To", ""),
+        html=html,
+        raw=raw.decode("utf-8", errors="replace"),
+    )
 
 
 @router.get("/suppressions", response_class=HTMLResponse)
