@@ -109,6 +109,10 @@ def test_sign_in_with_the_keyboard_then_watch_a_campaign_complete(
         "4 rows: 2 valid, 1 invalid, 1 duplicates.", timeout=15_000
     )
     expect(page.locator("#campaign-status")).to_have_text("held")
+    # The preview is the first valid row rendered by the sender's code, in a sandboxed frame.
+    expect(page.locator("#preview-subject")).to_have_text("Hi Ann")
+    expect(page.frame_locator("iframe.preview").locator("p")).to_have_text("Hello Ann")
+    assert page.locator("iframe.preview").get_attribute("sandbox") == ""
     assert smtp_relay.received == []
     shot(page, "review")
     url = page.url

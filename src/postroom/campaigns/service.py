@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from email.utils import parseaddr
@@ -330,3 +331,18 @@ def row_report(conn: Connection, campaign_id: str, batch_rows: int = 2000) -> It
         if len(batch) < batch_rows:
             return
         last_row = batch[-1].row_number
+
+
+def first_message(conn: Connection, campaign_id: str) -> tuple[str, dict[str, str]] | None:
+    """The address and row of the campaign's first message in file order (what a preview
+    renders with), or None when it has none."""
+    row = conn.execute(
+        select(messages.c.email, messages.c.fields)
+        .where(messages.c.campaign_id == campaign_id)
+        .order_by(messages.c.id)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    fields: dict[str, str] = json.loads(row.fields)
+    return row.email, fields

@@ -26,6 +26,7 @@ from postroom.campaigns.schemas import CampaignRequest, Sender
 from postroom.campaigns.states import ACTIVE_CAMPAIGN_STATUSES, CampaignStatus
 from postroom.console import session as sessions
 from postroom.console import uploads
+from postroom.console.preview import first_recipient_preview
 from postroom.errors import PostroomError
 from postroom.files.addresses import Address, check_address
 from postroom.runtime import Runtime
@@ -218,6 +219,14 @@ def campaign_page(
 ) -> HTMLResponse:
     context = _campaign_context(request, campaign_id, status, cursor)
     return _page(request, "campaign.html", **context)
+
+
+@router.get("/campaigns/{campaign_id}/preview", response_class=HTMLResponse)
+def campaign_preview(request: Request, campaign_id: str) -> HTMLResponse:
+    """The template rendered for the first recipient, shown on the review step."""
+    caller, _ = _session(request)
+    preview = first_recipient_preview(_rt(request), caller.tenant_id, campaign_id)
+    return _page(request, "_preview.html", preview=preview)
 
 
 @router.get("/campaigns/{campaign_id}/live", response_class=HTMLResponse)
