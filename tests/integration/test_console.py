@@ -128,6 +128,10 @@ def test_sign_in_with_the_keyboard_then_watch_a_campaign_complete(
         "bob@example.com",
     ]
     shot(page, "campaign")
+    page.get_by_label("Address starts with").fill("BOB")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#live tbody tr")).to_have_count(1)
+    expect(page.locator("#live tbody td").nth(1)).to_have_text("bob@example.com")
     page.goto(f"{server.url}/campaigns")
     expect(page.locator("td .badge")).to_have_text("completed")
     shot(page, "campaigns")

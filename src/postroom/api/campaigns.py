@@ -124,11 +124,15 @@ def campaign_messages(
     status: str | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    email: Annotated[str | None, Query(max_length=320)] = None,
 ) -> Response:
-    """One record per recipient, in file order, optionally filtered by status."""
+    """One record per recipient, in file order, optionally filtered by status and by address
+    (``email``: the addresses starting with it, case-insensitive)."""
     with rt.db.read_latest() as conn:
         campaign = service.get_campaign(conn, authenticate(conn, key).tenant_id, campaign_id)
-        page = service.list_messages(conn, campaign.id, status=status, cursor=cursor, limit=limit)
+        page = service.list_messages(
+            conn, campaign.id, status=status, cursor=cursor, limit=limit, email=email
+        )
     return _json(page)
 
 

@@ -271,9 +271,17 @@ def _message_view(row: Row[Any]) -> MessageView:
 
 
 def list_messages(
-    conn: Connection, campaign_id: str, *, status: str | None, cursor: str | None, limit: int
+    conn: Connection,
+    campaign_id: str,
+    *,
+    status: str | None,
+    cursor: str | None,
+    limit: int,
+    email: str | None = None,
 ) -> MessagePage:
-    """Per-recipient records in file order; ``next_cursor`` continues after the last one."""
+    """Per-recipient records in file order; ``next_cursor`` continues after the last one.
+    ``email`` keeps the addresses that start with it (case-insensitive; a whole address
+    finds that one)."""
     # Only the columns the page shows: the personalisation fields and the scheduling times
     # would be decoded for every row only to be thrown away.
     query = select(*_MESSAGE_VIEW_COLUMNS).where(messages.c.campaign_id == campaign_id)
@@ -286,6 +294,15 @@ def list_messages(
                 code="invalid_status",
                 details={"allowed": [s.value for s in MessageStatus]},
             ) from None
+    if email:
+        prefix = email.strip().lower()
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        # The range lets the (campaign_id, email_key) unique index find them; LIKE is exact.
+        query = query.where(
+            messages.c.email_key >= prefix,
+            messages.c.email_key < prefix + "\U0010ffff",
+            messages.c.email_key.like(escaped + "%", escape="\\"),
+        )
     if cursor is not None:
         (after_id,) = decode_cursor(cursor, 1)
         query = query.where(messages.c.id > int(after_id))

@@ -194,7 +194,11 @@ def _new_campaign_choices(request: Request) -> dict[str, Any]:
 
 
 def _campaign_context(
-    request: Request, campaign_id: str, status: str | None, cursor: str | None
+    request: Request,
+    campaign_id: str,
+    status: str | None,
+    cursor: str | None,
+    email: str | None = None,
 ) -> dict[str, Any]:
     caller, _ = _session(request)
     rt = _rt(request)
@@ -202,7 +206,7 @@ def _campaign_context(
         row = service.get_campaign(conn, caller.tenant_id, campaign_id)
         view = service.campaign_status(row, base_url=rt.settings.base_url)
         messages = service.list_messages(
-            conn, campaign_id, status=status or None, cursor=cursor, limit=50
+            conn, campaign_id, status=status or None, cursor=cursor, limit=50, email=email
         )
     return {
         "c": view,
@@ -210,14 +214,19 @@ def _campaign_context(
         "live": view.status in ACTIVE_CAMPAIGN_STATUSES,
         "messages": messages,
         "status": status or "",
+        "email": email or "",
     }
 
 
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
 def campaign_page(
-    request: Request, campaign_id: str, status: str | None = None, cursor: str | None = None
+    request: Request,
+    campaign_id: str,
+    status: str | None = None,
+    cursor: str | None = None,
+    email: str | None = None,
 ) -> HTMLResponse:
-    context = _campaign_context(request, campaign_id, status, cursor)
+    context = _campaign_context(request, campaign_id, status, cursor, email)
     return _page(request, "campaign.html", **context)
 
 
@@ -230,9 +239,12 @@ def campaign_preview(request: Request, campaign_id: str) -> HTMLResponse:
 
 
 @router.get("/campaigns/{campaign_id}/live", response_class=HTMLResponse)
-def campaign_live(request: Request, campaign_id: str, status: str | None = None) -> HTMLResponse:
+def campaign_live(
+    request: Request, campaign_id: str, status: str | None = None, email: str | None = None
+) -> HTMLResponse:
     """The changing part of the campaign page, for htmx to swap in every 2 s."""
-    return _page(request, "_live.html", **_campaign_context(request, campaign_id, status, None))
+    context = _campaign_context(request, campaign_id, status, None, email)
+    return _page(request, "_live.html", **context)
 
 
 @router.post("/campaigns/new", response_class=HTMLResponse)
