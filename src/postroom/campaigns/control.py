@@ -136,6 +136,7 @@ def confirm_campaign(
             status=status,
             scheduled_at=scheduled_at,
             hold=False,
+            paused_at=None,  # a pause asked for while the file was read ends with the hold
             started_at=None if scheduled_at else now,
         )
     ).rowcount
