@@ -17,6 +17,9 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml requirements.lock requirements-test.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Postroom needs Python 3.11 or newer")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x /usr/bin/chromium || { \
+	  echo "installing Debian's chromium for the browser tests of the web console"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	$(BIN)/python -m pip install --quiet pip==26.3
 	$(BIN)/python -m pip install --quiet -r requirements.lock -r requirements-test.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .

@@ -25,6 +25,7 @@ from postroom.api import (
     uploads,
 )
 from postroom.api.errors import install_error_handlers
+from postroom.console.pages import mount as mount_console
 from postroom.db.engine import POOL_SIZE
 from postroom.delivery.breaker import breaker_name
 from postroom.events.sns import SnsVerifier, fetch_from_sns
@@ -87,6 +88,7 @@ def create_app(rt: Runtime, *, background: Background | None = None) -> FastAPI:
         system,
     ):
         app.include_router(module.router)
+    mount_console(app)
     return app
 
 

@@ -124,11 +124,15 @@ def campaign_messages(
     status: str | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    email: Annotated[str | None, Query(max_length=320)] = None,
 ) -> Response:
-    """One record per recipient, in file order, optionally filtered by status."""
+    """One record per recipient, in file order, optionally filtered by status and by address
+    (``email``: the addresses starting with it, case-insensitive)."""
     with rt.db.read_latest() as conn:
         campaign = service.get_campaign(conn, authenticate(conn, key).tenant_id, campaign_id)
-        page = service.list_messages(conn, campaign.id, status=status, cursor=cursor, limit=limit)
+        page = service.list_messages(
+            conn, campaign.id, status=status, cursor=cursor, limit=limit, email=email
+        )
     return _json(page)
 
 
@@ -208,6 +212,33 @@ def change_campaign(
         control.reschedule_campaign(conn, campaign, body.send_at, now)
 
     return _control(rt, caller, campaign_id, reschedule)
+
+
+class CampaignConfirmation(BaseModel):
+    """Body of ``POST /api/v1/campaigns/{id}/confirm``."""
+
+    model_config = ConfigDict(extra="forbid")
+    send_at: datetime | None = Field(
+        default=None, description="ISO-8601 with a UTC offset; null or a past time means now."
+    )
+
+
+@router.post(
+    "/{campaign_id}/confirm",
+    response_model=CampaignStatusView,
+    responses=error_responses(401, 404, 409, 422),
+)
+def confirm_campaign(
+    campaign_id: str, rt: RuntimeDep, caller: CallerDep, body: CampaignConfirmation | None = None
+) -> CampaignStatusView:
+    """Send a campaign created with ``hold`` once its file report has been read: now, or at
+    ``send_at``. Cancel discards it instead."""
+    send_at = body.send_at if body is not None else None
+
+    def confirm(conn: Connection, campaign: Row[Any], now: datetime) -> None:
+        control.confirm_campaign(conn, campaign, send_at, now)
+
+    return _control(rt, caller, campaign_id, confirm)
 
 
 def _control(

@@ -105,6 +105,46 @@ def reschedule_campaign(
         )
 
 
+def confirm_campaign(
+    conn: Connection, campaign: Row[Any], send_at: datetime | None, now: datetime
+) -> str:
+    """Send a held campaign: now, or at ``send_at`` (None or a past time means now).
+    Returns the new status."""
+    if send_at is not None and (send_at.tzinfo is None or send_at.utcoffset() is None):
+        raise Unprocessable(
+            "send_at needs a UTC offset, e.g. 2026-12-01T09:00:00+00:00.",
+            code="timezone_required",
+        )
+    if campaign.status != CampaignStatus.HELD:
+        if campaign.status == CampaignStatus.PROCESSING:
+            raise Conflict(
+                "The campaign's file is still being processed; confirm it once it is held.",
+                code="campaign_not_held",
+                details={"status": campaign.status},
+            )
+        raise Conflict(
+            f"The campaign is {campaign.status}: only a held campaign can be confirmed.",
+            code="campaign_not_held",
+            details={"status": campaign.status},
+        )
+    scheduled_at = send_at if send_at is not None and send_at > now else None
+    status = CampaignStatus.SCHEDULED if scheduled_at else CampaignStatus.SENDING
+    confirmed = conn.execute(
+        update(campaigns)
+        .where(campaigns.c.id == campaign.id, campaigns.c.status == CampaignStatus.HELD)
+        .values(
+            status=status,
+            scheduled_at=scheduled_at,
+            hold=False,
+            paused_at=None,  # a pause asked for while the file was read ends with the hold
+            started_at=None if scheduled_at else now,
+        )
+    ).rowcount
+    if not confirmed:
+        raise _cannot(campaign, "confirmed")
+    return status
+
+
 def _unless_processing(target: CampaignStatus) -> Any:
     # A campaign whose file is still being processed stays `processing` (with paused_at
     # set); lifecycle.finish_processing makes it paused when the file is in.

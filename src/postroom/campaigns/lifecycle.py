@@ -91,6 +91,8 @@ def finish_processing(conn: Connection, campaign: Row[Any], worker_id: str, now:
     status = CampaignStatus.SCHEDULED if is_scheduled else CampaignStatus.SENDING
     if current.paused_at is not None:  # paused while its file was being processed
         status = CampaignStatus.PAUSED
+    if current.hold:  # its owner confirms it after reading the file report
+        status = CampaignStatus.HELD
     conn.execute(
         update(campaigns)
         .where(

@@ -37,6 +37,11 @@ class CampaignRequest(BaseModel):
     track_clicks: bool | None = Field(
         default=None, description="Track link clicks; omitted: the tenant's default."
     )
+    hold: bool = Field(
+        default=False,
+        description="Process the file, then wait (status held) for POST .../confirm "
+        "instead of scheduling or sending.",
+    )
 
 
 class CampaignAccepted(BaseModel):

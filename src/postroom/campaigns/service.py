@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from email.utils import parseaddr
@@ -81,6 +82,7 @@ def create_campaign(
             ),
             status=CampaignStatus.PROCESSING,
             scheduled_at=scheduled_at,
+            hold=request.hold,
             file_warnings=[],
             rows_done=0,
             valid_rows=0,
@@ -277,9 +279,17 @@ def _message_view(row: Row[Any]) -> MessageView:
 
 
 def list_messages(
-    conn: Connection, campaign_id: str, *, status: str | None, cursor: str | None, limit: int
+    conn: Connection,
+    campaign_id: str,
+    *,
+    status: str | None,
+    cursor: str | None,
+    limit: int,
+    email: str | None = None,
 ) -> MessagePage:
-    """Per-recipient records in file order; ``next_cursor`` continues after the last one."""
+    """Per-recipient records in file order; ``next_cursor`` continues after the last one.
+    ``email`` keeps the addresses that start with it (case-insensitive; a whole address
+    finds that one)."""
     # Only the columns the page shows: the personalisation fields and the scheduling times
     # would be decoded for every row only to be thrown away.
     query = select(*_MESSAGE_VIEW_COLUMNS).where(messages.c.campaign_id == campaign_id)
@@ -292,6 +302,15 @@ def list_messages(
                 code="invalid_status",
                 details={"allowed": [s.value for s in MessageStatus]},
             ) from None
+    if email:
+        prefix = email.strip().lower()
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        # The range lets the (campaign_id, email_key) unique index find them; LIKE is exact.
+        query = query.where(
+            messages.c.email_key >= prefix,
+            messages.c.email_key < prefix + "\U0010ffff",
+            messages.c.email_key.like(escaped + "%", escape="\\"),
+        )
     if cursor is not None:
         (after_id,) = decode_cursor(cursor, 1)
         query = query.where(messages.c.id > int(after_id))
@@ -337,3 +356,18 @@ def row_report(conn: Connection, campaign_id: str, batch_rows: int = 2000) -> It
         if len(batch) < batch_rows:
             return
         last_row = batch[-1].row_number
+
+
+def first_message(conn: Connection, campaign_id: str) -> tuple[str, dict[str, str]] | None:
+    """The address and row of the campaign's first message in file order (what a preview
+    renders with), or None when it has none."""
+    row = conn.execute(
+        select(messages.c.email, messages.c.fields)
+        .where(messages.c.campaign_id == campaign_id)
+        .order_by(messages.c.id)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    fields: dict[str, str] = json.loads(row.fields)
+    return row.email, fields

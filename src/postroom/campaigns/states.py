@@ -7,6 +7,7 @@ from enum import StrEnum
 
 class CampaignStatus(StrEnum):
     PROCESSING = "processing"
+    HELD = "held"  # file processed, waiting for its owner to confirm or discard it
     SCHEDULED = "scheduled"
     SENDING = "sending"
     PAUSED = "paused"
@@ -28,6 +29,7 @@ class MessageStatus(StrEnum):
 #: A campaign in one of these can still change; the others are final.
 ACTIVE_CAMPAIGN_STATUSES = (
     CampaignStatus.PROCESSING,
+    CampaignStatus.HELD,
     CampaignStatus.SCHEDULED,
     CampaignStatus.SENDING,
     CampaignStatus.PAUSED,

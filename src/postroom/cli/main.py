@@ -204,6 +204,7 @@ def migrate() -> None:
 def _banner(rt: Runtime, host: str, port: int) -> None:
     url = f"http://{host}:{port}"
     console.print(f"[bold]Postroom[/bold] on [link={url}]{url}[/link]")
+    console.print(f"  console   [link={url}/signin]{url}/signin[/link] (sign in with an API key)")
     console.print(f"  database  {rt.db.safe_url}")
     console.print(f"  storage   {rt.settings.storage_url}")
     console.print(f"  transport {rt.settings.transport_url}")

@@ -148,6 +148,8 @@ campaigns = Table(
     Column("possible_duplicate_count", Integer, nullable=False, default=0, server_default="0"),
     # Set while paused; during processing it makes the campaign paused once its file is in.
     Column("paused_at", UtcDateTime),
+    # Created with hold: once its file is in, the campaign waits (held) for a confirmation.
+    Column("hold", Boolean, nullable=False, default=False, server_default=text("false")),
     Column("lease_owner", String(80)),
     Column("lease_expires_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),

@@ -41,7 +41,7 @@ SEND_BUCKETS_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 HTTP_BUCKETS_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 #: Campaigns whose messages still wait to be sent (spelled as campaigns.states spells them).
-ACTIVE_CAMPAIGN_STATUSES = ("processing", "scheduled", "sending", "paused")
+ACTIVE_CAMPAIGN_STATUSES = ("processing", "held", "scheduled", "sending", "paused")
 #: The message statuses that make up the queue.
 QUEUE_STATUSES = ("queued", "deferred", "sending")
 

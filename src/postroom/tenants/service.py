@@ -165,3 +165,12 @@ def set_tracking_defaults(
         if not changed:
             raise NotFound(f"No tenant {tenant_id!r}.", code="tenant_not_found")
     return tracking_defaults(conn, tenant_id)
+
+
+def caller_by_key_id(conn: Connection, key_id: str) -> Caller:
+    """The tenant behind a key already checked once (a console session), or Unauthorized
+    when the key has since been revoked or removed."""
+    row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
+    if row is None or row.revoked_at is not None:
+        raise Unauthorized("The API key has been revoked.", code="revoked_api_key")
+    return Caller(tenant_id=row.tenant_id, key_id=row.id)

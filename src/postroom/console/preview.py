@@ -1,0 +1,39 @@
+"""The review step's preview: the campaign's template rendered for its first recipient with
+the sender's own code (the same fields, the same sandbox)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from postroom.campaigns import service
+from postroom.events.unsubscribe import unsubscribe_url
+from postroom.runtime import Runtime
+from postroom.templates import service as template_service
+from postroom.templates.builtins import message_fields
+from postroom.templates.sandbox import RenderError, compile_template
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    recipient: str
+    subject: str | None
+    html: str | None
+    problem: str | None
+
+
+def first_recipient_preview(rt: Runtime, tenant_id: str, campaign_id: str) -> Preview | None:
+    with rt.db.read_latest() as conn:
+        campaign = service.get_campaign(conn, tenant_id, campaign_id)
+        first = service.first_message(conn, campaign_id)
+        template = template_service.get_template(conn, tenant_id, campaign.template_id)
+    if first is None:
+        return None
+    email, row = first
+    # A placeholder link: a real token would let a click in the preview unsubscribe someone.
+    fields = message_fields(row, email, unsubscribe_url(rt.settings.base_url, "preview"))
+    html = rt.blobs.read_bytes(template.blob_key).decode("utf-8-sig")
+    try:
+        content = compile_template(html, template.subject).render(fields)
+    except RenderError as exc:
+        return Preview(recipient=email, subject=None, html=None, problem=exc.message)
+    return Preview(recipient=email, subject=content.subject, html=content.html, problem=None)

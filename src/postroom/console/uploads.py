@@ -1,0 +1,68 @@
+"""Files posted to the console's new-campaign form, stored where a presigned upload would
+put them and recorded by the same services, so they are checked exactly as API uploads are."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from postroom.files import service as file_service
+from postroom.runtime import Runtime
+from postroom.templates import service as template_service
+
+_CHUNK = 1024 * 1024
+
+
+def store_template(rt: Runtime, tenant_id: str, name: str, subject: str, body: BinaryIO) -> str:
+    """A template from the form: ``ready`` or ``invalid`` (with reasons) like any upload."""
+    settings = rt.settings
+    with rt.db.write() as conn:
+        created = template_service.create_template_upload(
+            conn,
+            rt.blobs,
+            tenant_id=tenant_id,
+            name=name,
+            subject=subject,
+            now=rt.clock.now(),
+            ttl_seconds=settings.upload_url_ttl_seconds,
+            max_bytes=settings.template_max_bytes,
+        )
+        template = template_service.get_template(conn, tenant_id, created.template_id)
+    _write(rt, template.blob_key, body, settings.template_max_bytes)
+    with rt.db.write() as conn:
+        template = template_service.get_template(conn, tenant_id, created.template_id)
+        template_service.record_template_upload(
+            conn, rt.blobs, template, max_bytes=settings.template_max_bytes, now=rt.clock.now()
+        )
+    return created.template_id
+
+
+def store_file(rt: Runtime, tenant_id: str, filename: str, body: BinaryIO) -> str:
+    settings = rt.settings
+    with rt.db.write() as conn:
+        created = file_service.create_file_upload(
+            conn,
+            rt.blobs,
+            tenant_id=tenant_id,
+            filename=filename or "recipients.csv",
+            content_type="text/csv",
+            now=rt.clock.now(),
+            ttl_seconds=settings.upload_url_ttl_seconds,
+            max_bytes=settings.file_max_bytes,
+        )
+        file = file_service.get_file(conn, tenant_id, created.file_id)
+    _write(rt, file.blob_key, body, settings.file_max_bytes)
+    with rt.db.write() as conn:
+        file = file_service.get_file(conn, tenant_id, created.file_id)
+        file_service.record_file_upload(conn, rt.blobs, file, rt.clock.now())
+    return created.file_id
+
+
+def _write(rt: Runtime, key: str, body: BinaryIO, max_bytes: int) -> None:
+    writer = rt.blobs.writer(key, max_bytes=max_bytes)
+    try:
+        while chunk := body.read(_CHUNK):
+            writer.write(chunk)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
