@@ -28,7 +28,8 @@ from tests.integration.test_cli import cli_env, postroom
 from tests.support.api_client import ApiClient
 from tests.support.live_server import LiveServer
 
-T0 = (datetime.now(UTC) + timedelta(hours=1)).replace(second=0, microsecond=0)
+# On the hour, so the events 25 h later (later + 3 and + 10 minutes) share one hour bucket.
+T0 = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
 ROLLUPS = (analytics_minutes, analytics_links, analytics_bounces, analytics_domains)
 
 
