@@ -71,7 +71,9 @@ def test_a_limited_domain_waits_without_holding_up_the_others(
     slow = [at for at, to in arrivals if to.endswith("@slow.example")]
     fast = [at for at, to in arrivals if to.endswith("@fast.example")]
     assert_holds_the_rate(slow, rate, "slow.example")
-    assert max(fast) - min(fast) < 3.0  # the other domain went at full speed meanwhile
+    # The other domain was not held to the limited one's pace: it was done in well under half
+    # the time (a ratio, as the shared machine's speed varies; about a quarter when idle).
+    assert max(fast) - min(fast) < (max(slow) - min(slow)) / 2
 
 
 # Virtual time for the gate: after the messages were written, so all of them are due.
