@@ -44,6 +44,11 @@ def test_pixel_and_click_record_events_and_count_once(runtime: Runtime, client: 
 
     counts = client.status(campaign_id)["counts"]
     assert counts["opened"] == 1 and counts["clicked"] == 1
+    links = client.http.get(f"/api/v1/campaigns/{campaign_id}/analytics").json()["top_links"]
+    assert links == [{"url": target, "clicks": 2, "unique_clicks": 1}]  # the scan not counted
+    detail = client.http.get(f"/api/v1/campaigns/{campaign_id}/messages/{pk}").json()
+    kinds = [e["type"] for e in detail["timeline"] if e["kind"] == "event"]
+    assert kinds.count("opened") == 1 and kinds.count("clicked") == 3
     clicks = client.http.get(
         f"/api/v1/campaigns/{campaign_id}/events", params={"type": "clicked"}
     ).json()["events"]

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from postroom.campaigns.cursors import decode_cursor, encode_cursor
-from postroom.campaigns.queue import OWN_SOURCE
+from postroom.campaigns.queue import OUTCOME_EVENTS, OWN_SOURCE
 from postroom.campaigns.service import get_message_row, message_transitions
 from postroom.db.tables import messages
 from postroom.errors import BadRequest
@@ -21,6 +21,8 @@ from postroom.events.ses_records import EVENT_TYPES, ProviderEvent
 from postroom.suppressions import store as suppression_store
 
 log = logging.getLogger(__name__)
+
+OUTCOME_EVENT_TYPES = frozenset(status.value for status in OUTCOME_EVENTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +203,9 @@ def message_detail(conn: Connection, campaign_id: str, message_pk: int) -> Messa
     ] + [
         TimelineEntry(at=row.occurred_at, kind="event", type=row.type, data=row.data)
         for row in store.message_events(conn, message_pk)
-        if row.source != OWN_SOURCE  # Postroom's own outcomes: the status entries say them
+        # Postroom's own outcomes: the status entries say them (opens, clicks and
+        # unsubscribes recorded by Postroom stay).
+        if not (row.source == OWN_SOURCE and row.type in OUTCOME_EVENT_TYPES)
     ]
     timeline.sort(key=lambda entry: entry.at)
     return MessageDetail(**view.model_dump(), **times._asdict(), timeline=timeline)

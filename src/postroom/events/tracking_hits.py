@@ -28,6 +28,7 @@ def record_hit(
     if message is None:
         return False
     bot = suspected_bot(user_agent, message.sent_at, now, bot_window_seconds)
+    data = {"url": url, "user_agent": user_agent, "ip": ip, "suspected_bot": bot}
     store.append_event(
         conn,
         {
@@ -40,9 +41,9 @@ def record_hit(
             "occurred_at": now,
             "recorded_at": now,
             "event_key": f"{event_type}:{message.id}:{uuid.uuid4().hex}",
-            "data": {"url": url, "user_agent": user_agent, "ip": ip, "suspected_bot": bot},
+            "data": data,
         },
     )
     if not bot:
-        store.apply_to_message(conn, message, event_type, now)
+        store.apply_to_message(conn, message, event_type, now, data)  # the URL, for analytics
     return True

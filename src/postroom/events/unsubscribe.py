@@ -10,8 +10,8 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from postroom.events import store
+from postroom.events.service import record_message_event
 from postroom.signing import sign, verify
-from postroom.suppressions import store as suppression_store
 
 _PURPOSE = "unsubscribe"
 
@@ -44,24 +44,15 @@ def unsubscribe(conn: Connection, message_pk: int, now: datetime, how: str) -> U
     message = store.message_by_id(conn, message_pk)
     if message is None:
         return None
-    is_new = store.append_event(
+    is_new = record_message_event(
         conn,
-        {
-            "tenant_id": message.tenant_id,
-            "campaign_id": message.campaign_id,
-            "message_pk": message.id,
-            "type": "unsubscribed",
-            "source": "postroom",
-            "recipient": message.email,
-            "occurred_at": now,
-            "recorded_at": now,
-            "event_key": f"unsubscribe:{message.id}",
-            "data": {"how": how},
-        },
+        message,
+        "unsubscribed",
+        source="postroom",
+        recipient=message.email,
+        occurred_at=now,
+        now=now,
+        event_key=f"unsubscribe:{message.id}",
+        data={"how": how},
     )
-    if is_new:
-        store.apply_to_message(conn, message, "unsubscribed", now)
-        suppression_store.add(
-            conn, message.tenant_id, message.email_key, message.email, "unsubscribe", now
-        )
     return Unsubscribed(message.email, is_new)
