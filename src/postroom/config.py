@@ -78,6 +78,18 @@ class Settings(BaseSettings):
     bounce_address: str = ""
     bounce_max_message_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
 
+    # Webhooks: each delivery is retried with exponential backoff (base, doubled per attempt
+    # up to the cap, with jitter) until a 2xx or the end of the window; an endpoint whose
+    # every delivery failed for the disable time is disabled. Deliveries in flight per
+    # worker, per endpoint, and the time one may take.
+    webhook_retry_base_seconds: float = Field(default=30.0, gt=0)
+    webhook_retry_cap_seconds: float = Field(default=3600.0, gt=0)
+    webhook_retry_window_hours: float = Field(default=24.0, gt=0)
+    webhook_disable_after_hours: float = Field(default=72.0, gt=0)
+    webhook_concurrency: int = Field(default=16, gt=0, le=256)
+    webhook_endpoint_concurrency: int = Field(default=4, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
     log_format: Literal["text", "json"] = "text"
 
 

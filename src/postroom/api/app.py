@@ -23,6 +23,7 @@ from postroom.api import (
     templates,
     tracking,
     uploads,
+    webhooks,
 )
 from postroom.api.errors import install_error_handlers
 from postroom.console.pages import mount as mount_console
@@ -85,6 +86,7 @@ def create_app(rt: Runtime, *, background: Background | None = None) -> FastAPI:
         campaigns,
         analytics,
         suppressions,
+        webhooks,
         system,
     ):
         app.include_router(module.router)

@@ -5,11 +5,20 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import Connection, update
 
+from postroom.campaigns.schemas import MessageCounts
 from postroom.campaigns.states import MessageStatus
-from postroom.db.tables import campaigns
+from postroom.db.tables import ENGAGEMENT_COUNTS, campaigns
+
+
+def counts_of(campaign: Any) -> MessageCounts:
+    """The counts a campaign row keeps, as the API shows them."""
+    by_status = {s.value: getattr(campaign, f"{s.value}_count") for s in MessageStatus}
+    engagement = {name: getattr(campaign, f"{name}_count") for name in ENGAGEMENT_COUNTS}
+    return MessageCounts(total=sum(by_status.values()), **by_status, **engagement)
 
 
 def move_counts(conn: Connection, campaign_id: str, changes: Mapping[str, int]) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, select, update
 
+from postroom.campaigns.announcements import announce_end
 from postroom.campaigns.queue import suppress_listed
 from postroom.campaigns.states import CampaignStatus
 from postroom.db.bulk import refresh_statistics
@@ -138,6 +139,7 @@ def fail_campaign(
             .where(campaigns.c.id == campaign_id)
             .values({f"{status}_count": 0 for status in MESSAGE_STATUSES})
         )
+        announce_end(conn, [campaign_id], now)
 
 
 def start_due_campaigns(conn: Connection, now: datetime) -> int:
@@ -170,7 +172,15 @@ def complete_finished_campaigns(
     )
     if campaign_ids is not None:
         query = query.where(campaigns.c.id.in_(campaign_ids))
-    return conn.execute(query.values(status=CampaignStatus.COMPLETED, completed_at=now)).rowcount
+    completed = list(
+        conn.execute(
+            query.values(status=CampaignStatus.COMPLETED, completed_at=now).returning(
+                campaigns.c.id
+            )
+        ).scalars()
+    )
+    announce_end(conn, completed, now)
+    return len(completed)
 
 
 def sending_campaigns(conn: Connection) -> list[Row[Any]]:

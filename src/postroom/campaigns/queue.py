@@ -33,6 +33,7 @@ from postroom.campaigns.states import CampaignStatus, MessageStatus, may_move
 from postroom.db.sql_json import json_object
 from postroom.db.tables import campaigns, events, message_transitions, messages
 from postroom.suppressions import store as suppression_store
+from postroom.webhooks import fanout
 
 #: The outcomes that are events of their message too (a message put back in the queue
 #: untried, because the relay as a whole was down, is not).
@@ -333,6 +334,16 @@ def _outcome_events(
                 data,
             ).where(messages.c.id.in_(list(recipients))),
         )
+    )
+    # The rows just written are this batch's: this kind, these messages, recorded now.
+    fanout.enqueue_for_events(
+        conn,
+        tenant_id,
+        kind,
+        events.c.message_pk.in_(list(recipients))
+        & (events.c.source == OWN_SOURCE)
+        & (events.c.recorded_at == literal(now, events.c.recorded_at.type)),
+        now,
     )
     first = target != MessageStatus.DEFERRED
     record_facts(

@@ -13,6 +13,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Connection, Row, case, insert, select
 
+from postroom.campaigns.counts import counts_of
 from postroom.campaigns.cursors import decode_cursor, encode_cursor
 from postroom.campaigns.schemas import (
     CampaignError,
@@ -30,7 +31,6 @@ from postroom.campaigns.states import (
     MessageStatus,
 )
 from postroom.db.tables import (
-    ENGAGEMENT_COUNTS,
     campaigns,
     files,
     messages,
@@ -153,10 +153,7 @@ def get_campaign(conn: Connection, tenant_id: str, campaign_id: str) -> Row[Any]
 
 def campaign_status(campaign: Row[Any], *, base_url: str) -> CampaignStatusView:
     """The status view from the campaign row alone (its counts are kept with every change)."""
-    by_status = {s.value: getattr(campaign, f"{s.value}_count") for s in MessageStatus}
-    engagement = {name: getattr(campaign, f"{name}_count") for name in ENGAGEMENT_COUNTS}
-    counts = MessageCounts(total=sum(by_status.values()), **by_status, **engagement)
-    return _status_view(campaign, counts, base_url)
+    return _status_view(campaign, counts_of(campaign), base_url)
 
 
 def _status_view(campaign: Row[Any], counts: MessageCounts, base_url: str) -> CampaignStatusView:

@@ -25,6 +25,7 @@ from postroom.client.models import (
     UploadedFile,
 )
 from postroom.client.sync import Client
+from postroom.client.webhooks import WebhookSignatureInvalid, verify_webhook
 
 __all__ = [
     "ApiError",
@@ -48,4 +49,6 @@ __all__ = [
     "UploadedFile",
     "ValidationFailed",
     "WaitTimeout",
+    "WebhookSignatureInvalid",
+    "verify_webhook",
 ]

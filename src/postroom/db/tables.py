@@ -365,3 +365,57 @@ analytics_domains = Table(
         )
     ),
 )
+
+# Webhooks (postroom.webhooks): the tenant's endpoints, the event types each subscribes to,
+# and one delivery row per event and endpoint, retried until a 2xx or the retry window ends.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant_id", String(40), ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("url", String(2000), nullable=False),
+    Column("description", String(500)),
+    Column("secret", String(100), nullable=False),  # signs deliveries, so kept as is
+    Column("status", String(20), nullable=False),  # active | disabled
+    Column("disabled_reason", Text),
+    Column("failing_since", UtcDateTime),  # the first failure after the last success
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("endpoint_id", String(40), ForeignKey("webhook_endpoints.id"), primary_key=True),
+    Column("event_type", String(40), primary_key=True),  # an event type, or "*"
+    Column("tenant_id", String(40), nullable=False),
+    Index("ix_webhook_subscriptions_tenant", "tenant_id", "event_type"),
+)
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", MessageId, primary_key=True, autoincrement=True),
+    Column("endpoint_id", String(40), ForeignKey("webhook_endpoints.id"), nullable=False),
+    Column("tenant_id", String(40), nullable=False),
+    # The event's id as the receiver sees it (the same for every endpoint and attempt).
+    Column("event_uid", String(60), nullable=False),
+    Column("event_type", String(40), nullable=False),
+    Column("event_id", MessageId),  # the stored event (message events)
+    Column("payload", JSON),  # the event's data when it is not in the event store (campaigns)
+    Column("status", String(20), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("lease_owner", String(80)),
+    Column("lease_expires_at", UtcDateTime),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    UniqueConstraint("endpoint_id", "event_uid", name="uq_webhook_deliveries_endpoint_event"),
+    Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
+    Index(
+        "ix_webhook_deliveries_due",
+        "next_attempt_at",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+)

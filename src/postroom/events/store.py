@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from postroom.analytics.rollups import facts_of, record_facts
 from postroom.db.tables import campaigns, events, messages
+from postroom.webhooks import fanout
 
 #: The message column that keeps the first time of each kind of event, and the campaign count
 #: it moves (once per message).
@@ -60,12 +61,15 @@ def _message_where(condition: Any) -> Callable[[Connection], Row[Any] | None]:
 
 
 def append_event(conn: Connection, values: dict[str, Any]) -> bool:
-    """Store one event; False when its ``event_key`` is stored already (a repeat delivery)."""
+    """Store one event, and its webhook deliveries; False when its ``event_key`` is stored
+    already (a repeat delivery)."""
     try:
         with conn.begin_nested():
-            conn.execute(insert(events).values(values))
+            stored = conn.execute(insert(events).values(values))
     except IntegrityError:
         return False
+    event_id = stored.inserted_primary_key[0]  # type: ignore[index]
+    fanout.enqueue_event(conn, values["tenant_id"], values["type"], event_id, values["recorded_at"])
     return True
 
 

@@ -1,5 +1,6 @@
-"""The worker loop: one task processes files, a few send, one does the periodic upkeep;
-each wakes on new work, on its poll interval or on stop, whichever comes first."""
+"""The worker loop: one task processes files, a few send, one delivers webhooks, one does the
+periodic upkeep; each wakes on new work, on its poll interval or on stop, whichever comes
+first."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from postroom.observability.logs import log_context
 from postroom.runtime import Runtime
 from postroom.transports import open_transport
 from postroom.transports.base import Transport
+from postroom.webhooks.dispatcher import WebhookDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ class Worker:
             await asyncio.gather(
                 self._process_files(stop),
                 self._maintain_loop(stop),
+                self._deliver_webhooks(stop),
                 *senders,
                 self._relay_stop(stop),
             )
@@ -89,6 +92,14 @@ class Worker:
                 if sender.wait_hint is not None:
                     wait = min(wait, sender.wait_hint)
                 await self._idle(stop, wait)
+
+    async def _deliver_webhooks(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await WebhookDispatcher(self.rt, self.worker_id).run(stop, self._poll())
+            except Exception as exc:
+                _log_step_failure("webhook delivery", exc)
+                await self._idle(stop)
 
     async def _maintain_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
