@@ -235,6 +235,40 @@ def test_the_listener_answers_451_when_it_cannot_record(tmp_path: Path) -> None:
         rt.close()
 
 
+def test_the_listener_refuses_mail_over_the_size_limit(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(
+        database_url,
+        tmp_path,
+        free_port(),
+        bounce_address=BOUNCES,
+        bounce_max_message_bytes=4096,
+    )
+    rt = build_runtime(settings, var_dir=tmp_path / "var")
+    port = free_port()
+    listener = bounce_listener(rt, "127.0.0.1", port)
+    listener.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            smtp.ehlo()
+            assert smtp.has_extn("size") and smtp.esmtp_features["size"] == "4096"
+            small = fixture("dsn-delayed-warning-4.4.4.eml")
+            assert len(small) < 4096
+            smtp.sendmail("", [BOUNCES], small)
+            big = small + b"x" * 5000 + b"\r\n"
+            with pytest.raises(smtplib.SMTPDataError) as caught:
+                smtp.sendmail("", [BOUNCES], big)
+            assert caught.value.smtp_code == 552
+            # A client that declares the size is refused before it sends anything.
+            with pytest.raises(smtplib.SMTPSenderRefused) as declared:
+                smtp.sendmail("", [BOUNCES], big, mail_options=[f"SIZE={len(big)}"])
+            assert declared.value.smtp_code == 552
+        with rt.db.read() as conn:
+            assert sum(inbound_counts(conn).values()) == 1  # only the small one
+    finally:
+        listener.stop()
+        rt.close()
+
+
 def test_bounces_commands(tmp_path: Path, database_url: str) -> None:
     port = free_port()
     env = cli_env(tmp_path, database_url)

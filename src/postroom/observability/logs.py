@@ -13,6 +13,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from types import MappingProxyType
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 #: What a line may be tagged with, through ``extra=`` or ``log_context``.
@@ -83,3 +85,14 @@ def configure_logging(format: str, *, level: int = logging.INFO) -> None:
             for old in logger.handlers[:]:
                 logger.removeHandler(old)
             logger.propagate = True
+
+
+def log_step_failure(logger: logging.Logger, step: str, exc: Exception) -> None:
+    """A database that is restarting or unreachable is an outage, not a bug: one line each
+    time (the step is retried on the next poll, on a fresh connection); anything else gets
+    its traceback."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        logger.warning("%s step: database unavailable (%s); retrying", step, reason)
+    else:
+        logger.exception("%s step failed", step, exc_info=exc)

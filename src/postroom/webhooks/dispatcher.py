@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from postroom import __version__
+from postroom.observability.logs import log_step_failure
 from postroom.runtime import Runtime
 from postroom.webhooks import delivery_queue
 from postroom.webhooks.payloads import event_body
@@ -88,8 +89,8 @@ class WebhookDispatcher:
             # The count of deliveries out goes to the thread as a copy: tasks finishing
             # on the loop change the original meanwhile.
             claimed = await asyncio.to_thread(self._claim_now, limit, Counter(self.busy))
-        except Exception:
-            log.exception("claiming webhook deliveries failed")
+        except Exception as exc:
+            log_step_failure(log, "webhook claim", exc)
             return []
         for delivery in claimed:
             self.busy[delivery.endpoint_id] += 1
@@ -117,8 +118,9 @@ class WebhookDispatcher:
     async def _deliver(self, delivery: Any) -> None:
         try:
             await self._attempt(delivery)
-        except Exception:
-            log.exception("webhook delivery %s: recording the attempt failed", delivery.id)
+        except Exception as exc:
+            # Unrecorded, the delivery is tried again once its lease runs out.
+            log_step_failure(log, f"webhook delivery {delivery.id}", exc)
         finally:
             self.busy[delivery.endpoint_id] -= 1
             if self.busy[delivery.endpoint_id] <= 0:

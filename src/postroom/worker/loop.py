@@ -11,12 +11,10 @@ import os
 import socket
 import threading
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-
 from postroom.campaigns import lifecycle, queue
 from postroom.delivery.sender import Sender
 from postroom.ingest.processor import FileProcessor
-from postroom.observability.logs import log_context
+from postroom.observability.logs import log_context, log_step_failure
 from postroom.runtime import Runtime
 from postroom.transports import open_transport
 from postroom.transports.base import Transport
@@ -142,11 +140,4 @@ class Worker:
 
 
 def _log_step_failure(step: str, exc: Exception) -> None:
-    """A database that is restarting or unreachable is an outage, not a bug: one line each
-    time (the step is retried on the next poll, on a fresh connection); anything else gets
-    its traceback."""
-    if isinstance(exc, OperationalError | InterfaceError):
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        log.warning("%s step: database unavailable (%s); retrying", step, reason)
-    else:
-        log.exception("%s step failed", step)
+    log_step_failure(log, step, exc)
