@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from postroom.cli.connection import CommandFailed
 from postroom.cli.main import app
-from postroom.cli.remote import CommandFailed, send_time
+from postroom.cli.remote import send_time
 from postroom.client import Client
 from postroom.runtime import Runtime
 from postroom.tenants.service import create_tenant
