@@ -1,5 +1,5 @@
 """Entry point: ``postroom serve | api | worker | migrate | tenant | key | outbox |
-template | bounces``."""
+template | bounces | analytics``, and the remote ``send | campaigns`` (``cli/remote.py``)."""
 
 from __future__ import annotations
 
@@ -10,29 +10,23 @@ import signal
 import threading
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
-from wsgiref.simple_server import WSGIServer
 
 import typer
-from sqlalchemy import select
 
-from postroom.analytics import rollups
+from postroom.cli import remote
 from postroom.cli.output import console, err_console, print_json, reports_errors
 from postroom.cli.template_preview import template_app
-from postroom.config import load_settings
-from postroom.db.migrate import migrate as apply_migrations
-from postroom.db.migrate import pending_migrations
-from postroom.db.tables import campaigns
 from postroom.errors import ConfigError, NotFound
-from postroom.observability.logs import configure_logging
-from postroom.observability.metrics import serve_metrics
-from postroom.rates import parse_domain_rates, parse_rate
-from postroom.runtime import Runtime, build_runtime
-from postroom.tenants import service as tenants
-from postroom.transports.capture import CaptureTransport
-from postroom.transports.outbox import list_outbox, read_outbox_message
-from postroom.worker.loop import Worker
+
+# Server modules are imported inside the commands that use them: together they take about a
+# second to import, which ``postroom send``, ``campaigns`` and ``--help`` need not wait for.
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from postroom.runtime import Runtime
+    from postroom.worker.loop import Worker
 
 app = typer.Typer(help="Postroom: self-hostable email campaigns.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants.", no_args_is_help=True)
@@ -48,6 +42,7 @@ bounces_app = typer.Typer(
 app.add_typer(bounces_app, name="bounces")
 analytics_app = typer.Typer(help="Analytics rollups.", no_args_is_help=True)
 app.add_typer(analytics_app, name="analytics")
+remote.register(app)
 
 HostOption = Annotated[str, typer.Option(help="Interface to listen on.")]
 PortOption = Annotated[int, typer.Option(help="Port to listen on.")]
@@ -56,6 +51,10 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable outpu
 
 def _runtime(*, migrate_sqlite: bool = False) -> Runtime:
     """Build the runtime and make sure the database is reachable and its schema current."""
+    from postroom.db.migrate import migrate as apply_migrations
+    from postroom.db.migrate import pending_migrations
+    from postroom.runtime import build_runtime
+
     rt = build_runtime()
     rt.db.check_reachable()
     if migrate_sqlite and rt.db.is_sqlite:
@@ -70,6 +69,12 @@ def _runtime(*, migrate_sqlite: bool = False) -> Runtime:
 
 def _logging() -> None:
     """Log to stderr in the format POSTROOM_LOG_FORMAT names."""
+    # Alembic logs the set-up of its plug-ins at INFO when first imported; import it while
+    # there is no handler yet, so that noise never reaches stderr.
+    import postroom.db.migrate  # noqa: F401
+    from postroom.config import load_settings
+    from postroom.observability.logs import configure_logging
+
     configure_logging(load_settings().log_format)
 
 
@@ -84,6 +89,8 @@ def _uvicorn_log_config(log_format: str) -> dict[str, Any] | None:
 @reports_errors
 def serve(host: HostOption = "127.0.0.1", port: PortOption = 8025) -> None:
     """API, file processing, scheduling and sending in one process (the embedded mode)."""
+    from postroom.worker.loop import Worker
+
     _logging()
     rt = _runtime(migrate_sqlite=True)
     worker = Worker(rt)
@@ -159,6 +166,8 @@ def worker(
     metrics_port: MetricsPortOption = None, metrics_host: MetricsHostOption = "127.0.0.1"
 ) -> None:
     """File processing, scheduling and sending, without the HTTP API."""
+    from postroom.worker.loop import Worker
+
     _logging()
     rt = _runtime()
     os.nice(rt.settings.worker_niceness)
@@ -173,6 +182,8 @@ def worker(
 
 
 def _serve_worker_metrics(host: str, port: int) -> WSGIServer:
+    from postroom.observability.metrics import serve_metrics
+
     try:
         server = serve_metrics(port, host)
     except OSError as exc:
@@ -195,6 +206,9 @@ async def _run_worker(worker: Worker) -> None:
 @reports_errors
 def migrate() -> None:
     """Apply database migrations (``serve`` does this itself on SQLite)."""
+    from postroom.db.migrate import migrate as apply_migrations
+    from postroom.runtime import build_runtime
+
     rt = build_runtime()
     rt.db.check_reachable()
     apply_migrations(rt.db)
@@ -222,6 +236,8 @@ def _banner(rt: Runtime, host: str, port: int) -> None:
 @reports_errors
 def tenant_create(name: str, as_json: JsonOption = False) -> None:
     """Create a tenant and print its first API key (shown once, stored only as a hash)."""
+    from postroom.tenants import service as tenants
+
     rt = _runtime(migrate_sqlite=True)
     with rt.db.write() as conn:
         tenant_id, key = tenants.create_tenant(conn, name, rt.clock.now())
@@ -250,6 +266,9 @@ def tenant_limits(
 ) -> None:
     """Show or set TENANT's own sending limits. They replace POSTROOM_TENANT_RATE_LIMIT for
     this tenant; its domain limits apply on top of POSTROOM_DOMAIN_RATE_LIMITS."""
+    from postroom.rates import parse_domain_rates, parse_rate
+    from postroom.tenants import service as tenants
+
     rt = _runtime()
     with rt.db.write() as conn:
         current = tenants.rate_overrides(conn, [tenant]).get(tenant)
@@ -301,6 +320,8 @@ def tenant_tracking(
 ) -> None:
     """Show or set whether TENANT's campaigns track opens and clicks when a campaign does not
     say (its create request's track_opens and track_clicks win). Both are on at first."""
+    from postroom.tenants import service as tenants
+
     rt = _runtime()
     with rt.db.write() as conn:
         defaults = tenants.set_tracking_defaults(conn, tenant, opens=opens, clicks=clicks)
@@ -317,6 +338,8 @@ def tenant_tracking(
 @reports_errors
 def key_create(tenant: str, as_json: JsonOption = False) -> None:
     """Issue another API key for TENANT."""
+    from postroom.tenants import service as tenants
+
     rt = _runtime()
     with rt.db.write() as conn:
         key = tenants.create_key(conn, tenant, rt.clock.now())
@@ -330,6 +353,8 @@ def key_create(tenant: str, as_json: JsonOption = False) -> None:
 @reports_errors
 def key_revoke(key_id: str) -> None:
     """Revoke a key by its id (the part between ``pr_`` and the next ``_``)."""
+    from postroom.tenants import service as tenants
+
     rt = _runtime()
     with rt.db.write() as conn:
         tenants.revoke_key(conn, key_id, rt.clock.now())
@@ -340,6 +365,11 @@ def key_revoke(key_id: str) -> None:
 @reports_errors
 def analytics_rebuild(campaign_id: str) -> None:
     """Recompute a campaign's analytics rollups from its stored events."""
+    from sqlalchemy import select
+
+    from postroom.analytics import rollups
+    from postroom.db.tables import campaigns
+
     rt = _runtime()
     with rt.db.write() as conn:
         if (
@@ -355,6 +385,8 @@ def analytics_rebuild(campaign_id: str) -> None:
 @reports_errors
 def key_list(tenant: str, as_json: JsonOption = False) -> None:
     """List TENANT's keys (ids only; secrets are never stored)."""
+    from postroom.tenants import service as tenants
+
     rt = _runtime()
     with rt.db.read() as conn:
         keys = tenants.list_keys(conn, tenant)
@@ -370,6 +402,9 @@ def key_list(tenant: str, as_json: JsonOption = False) -> None:
 
 
 def _outbox_dir() -> Path:
+    from postroom.runtime import build_runtime
+    from postroom.transports.capture import CaptureTransport
+
     url = build_runtime().settings.transport_url
     if not url.startswith("capture://"):
         raise ConfigError("POSTROOM_TRANSPORT_URL", "the outbox exists only for capture://DIR")
@@ -383,6 +418,8 @@ def outbox_list(
     as_json: JsonOption = False,
 ) -> None:
     """Messages the capture transport wrote, newest first."""
+    from postroom.transports.outbox import list_outbox
+
     entries = list_outbox(_outbox_dir(), limit=limit)
     if as_json:
         print_json([asdict(entry) for entry in entries])
@@ -395,6 +432,8 @@ def outbox_list(
 @reports_errors
 def outbox_show(message_id: str) -> None:
     """Print one captured message exactly as it would have gone to the relay."""
+    from postroom.transports.outbox import read_outbox_message
+
     data = read_outbox_message(_outbox_dir(), message_id)
     typer.echo(data.decode("utf-8", errors="replace"))
 
