@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from postroom.client import verify_webhook
 from postroom.runtime import Runtime
 from postroom.tenants.keys import parse_key
 from postroom.tenants.service import create_tenant, revoke_key
@@ -18,6 +20,7 @@ from tests.integration.test_campaign_flow import csv_bytes
 from tests.support.api_client import ApiClient
 from tests.support.live_server import LiveServer
 from tests.support.smtp_relay import SmtpRelay
+from tests.support.webhook_receiver import WebhookReceiver
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -115,6 +118,10 @@ def test_sign_in_with_the_keyboard_then_watch_a_campaign_complete(
     expect(page.locator("#preview-subject")).to_have_text("Hi Ann")
     expect(page.frame_locator("iframe.preview").locator("p")).to_have_text("Hello Ann")
     assert page.locator("iframe.preview").get_attribute("sandbox") == ""
+    # The rows left out, with their reasons, before anything is sent.
+    expect(page.locator("#row-issues tbody tr")).to_have_count(2)
+    expect(page.locator("#row-issues tbody tr").first).to_contain_text("not-an-address")
+    expect(page.locator("#row-issues tbody tr").nth(1)).to_contain_text("duplicate")
     assert smtp_relay.received == []
     shot(page, "review")
     url = page.url
@@ -122,18 +129,22 @@ def test_sign_in_with_the_keyboard_then_watch_a_campaign_complete(
     # The counts change without a reload: htmx polls the live fragment.
     expect(page.locator("#campaign-status")).to_have_text("completed", timeout=15_000)
     expect(page.locator("#count-sent")).to_have_text("2")
-    expect(page.locator("#live td .badge")).to_have_text(["sent", "sent"])
+    expect(page.locator("#messages td .badge")).to_have_text(["sent", "sent"])
     expect(page.get_by_role("button", name="Pause")).to_have_count(0)  # nothing left to pause
     assert page.url == url  # a redirect back to the same page; the rest came by polling
     assert sorted(r.message.get_all("To")[0] for r in smtp_relay.received) == [
         "ann@example.com",
         "bob@example.com",
     ]
+    # Results: the funnel and the running totals over time.
+    expect(page.locator("#funnel-sent")).to_have_text("2")
+    expect(page.locator("#results-chart")).to_be_visible()
+    expect(page.locator("#results-chart desc")).to_contain_text("sent 2")
     shot(page, "campaign")
     page.get_by_label("Address starts with").fill("BOB")
     page.get_by_role("button", name="Filter").click()
-    expect(page.locator("#live tbody tr")).to_have_count(1)
-    expect(page.locator("#live tbody td").nth(1)).to_have_text("bob@example.com")
+    expect(page.locator("#messages tbody tr")).to_have_count(1)
+    expect(page.locator("#messages tbody td").nth(1)).to_have_text("bob@example.com")
     page.goto(f"{server.url}/campaigns")
     expect(page.locator("td .badge")).to_have_text("completed")
     shot(page, "campaigns")
@@ -226,3 +237,120 @@ def test_the_outbox_shows_a_captured_message_rendered_and_raw(
     expect(page.locator("pre.raw")).to_contain_text("To: cy@example.com")
     expect(page.locator("pre.raw")).to_contain_text("Subject: Welcome Cy")
     shot(page, "outbox")
+
+
+def test_a_campaign_from_a_template_used_before(
+    page: Page, live_server: LiveServer, client: ApiClient
+) -> None:
+    client.upload_template("<p>Welcome back {{ name }}</p>", "Back, {{ name }}?", name="winback")
+    key = client.http.headers["Authorization"].removeprefix("Bearer ")
+    sign_in(page, live_server.url, key)
+    page.goto(f"{live_server.url}/campaigns/new")
+    recipients = page.get_by_label("Recipients (CSV file with an email column)")
+    recipients.set_input_files(
+        {"name": "l.csv", "mimeType": "text/csv", "buffer": b"email,name\nzed@example.com,Zed\n"}
+    )
+    # Neither a file nor a pick: a clear error, the form kept.
+    page.get_by_label("Name").fill("Win back")
+    page.get_by_role("button", name="Upload and review").click()
+    expect(page.locator("#new-error")).to_have_text(
+        "Upload a template, or pick one you used before."
+    )
+    expect(page.get_by_label("Name")).to_have_value("Win back")
+    page.get_by_label("Or use a template you uploaded before").select_option(
+        label="winback: Back, {{ name }}?"
+    )
+    page.get_by_label("Recipients (CSV file with an email column)").set_input_files(
+        {"name": "l.csv", "mimeType": "text/csv", "buffer": b"email,name\nzed@example.com,Zed\n"}
+    )
+    page.get_by_role("button", name="Upload and review").click()
+    expect(page.locator("#preview-subject")).to_have_text("Back, Zed?", timeout=15_000)
+    expect(page.frame_locator("iframe.preview").locator("p")).to_have_text("Welcome back Zed")
+
+
+def test_api_keys_are_made_shown_once_and_revoked(
+    page: Page, runtime: Runtime, live_server: LiveServer
+) -> None:
+    key = tenant_key(runtime)
+    sign_in(page, live_server.url, key)
+    page.get_by_role("link", name="API keys").click()
+    expect(page.get_by_role("heading", name="API keys")).to_be_visible()
+    expect(page.locator("tbody tr")).to_have_count(1)
+    expect(page.locator("tbody tr").first).to_contain_text("this session")
+    page.get_by_role("button", name="Create a key").click()
+    new_key = page.get_by_label("New API key").input_value()
+    assert new_key.startswith("pr_") and new_key != key
+    expect(page.locator("tbody tr")).to_have_count(2)
+    shot(page, "keys")
+    api = httpx.Client(base_url=live_server.url, headers={"X-API-Key": new_key})
+    assert api.get("/api/v1/campaigns").status_code == 200
+    parsed = parse_key(new_key)
+    assert parsed is not None
+    page.goto(f"{live_server.url}/keys")
+    expect(page.get_by_label("New API key")).to_have_count(0)  # shown only once
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=f"Revoke pr_{parsed[0]}").click()
+    expect(page.locator(f"#key-{parsed[0]}")).to_contain_text("revoked")
+    assert api.get("/api/v1/campaigns").status_code == 401
+    # Another tenant's key id cannot be revoked from here.
+    other = tenant_key(runtime)
+    other_id = parse_key(other)
+    assert other_id is not None
+    csrf = page.locator("input[name=csrf]").first.input_value()
+    refused = page.request.post(
+        f"{live_server.url}/keys/revoke", form={"key_id": other_id[0], "csrf": csrf}
+    )
+    assert refused.status == 404
+    assert (
+        httpx.get(f"{live_server.url}/api/v1/campaigns", headers={"X-API-Key": other}).status_code
+        == 200
+    )
+    # Revoking the session's own key signs out.
+    own = parse_key(key)
+    assert own is not None
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=f"Revoke pr_{own[0]}").click()
+    expect(page).to_have_url(f"{live_server.url}/signin")
+    api.close()
+
+
+def test_webhooks_are_added_and_their_deliveries_shown(
+    page: Page, live_server: LiveServer, client: ApiClient
+) -> None:
+    key = client.http.headers["Authorization"].removeprefix("Bearer ")
+    sign_in(page, live_server.url, key)
+    page.get_by_role("link", name="Webhooks").click()
+    expect(page.get_by_text("No endpoints yet.")).to_be_visible()
+    with WebhookReceiver() as receiver:
+        page.get_by_label("URL").fill(receiver.url)
+        page.get_by_role("button", name="Add endpoint").click()
+        expect(page.locator("#webhook-error")).to_have_text("Choose at least one event.")
+        expect(page.get_by_label("URL")).to_have_value(receiver.url)
+        page.get_by_label("campaign.completed").check()
+        page.get_by_label("Description (optional)").fill("CRM")
+        page.get_by_role("button", name="Add endpoint").click()
+        secret = page.get_by_label("Signing secret").input_value()
+        assert secret.startswith("whsec_")
+
+        template_id = client.upload_template("<p>Hi</p>", "Hi")
+        file_id = client.upload_file(csv_bytes([["email"], ["w@example.com"]]))
+        campaign_id = client.create_campaign(template_id=template_id, file_id=file_id).json()[
+            "transaction_id"
+        ]
+        client.wait(campaign_id)
+        (received,) = receiver.wait_for(1)
+        assert verify_webhook(secret, received.body, received.headers["Postroom-Signature"])
+        page.goto(f"{live_server.url}/webhooks")
+        page.get_by_role("link", name=receiver.url).click()  # its page, now without the secret
+        expect(page.get_by_label("Signing secret")).to_have_count(0)
+        expect(page.locator("tbody tr")).to_have_count(1)
+        expect(page.locator("tbody tr").first).to_contain_text("campaign.completed")
+        expect(page.locator("tbody tr").first).to_contain_text("delivered")
+        shot(page, "webhook")
+        page.get_by_role("button", name="Disable").click()
+        expect(page.locator("#webhook-status")).to_have_text("disabled")
+        page.get_by_role("button", name="Enable").click()
+        expect(page.locator("#webhook-status")).to_have_text("active")
+        page.get_by_role("link", name="← Webhooks").click()
+        expect(page.get_by_role("link", name=receiver.url)).to_be_visible()
+        shot(page, "webhooks")

@@ -355,6 +355,18 @@ def row_report(conn: Connection, campaign_id: str, batch_rows: int = 2000) -> It
         last_row = batch[-1].row_number
 
 
+def sample_row_issues(conn: Connection, campaign_id: str, *, limit: int) -> list[Row[Any]]:
+    """The first few rows the file report names (row_number, email, reason, detail)."""
+    return list(
+        conn.execute(
+            select(row_issues)
+            .where(row_issues.c.campaign_id == campaign_id)
+            .order_by(row_issues.c.row_number)
+            .limit(limit)
+        ).all()
+    )
+
+
 def first_message(conn: Connection, campaign_id: str) -> tuple[str, dict[str, str]] | None:
     """The address and row of the campaign's first message in file order (what a preview
     renders with), or None when it has none."""

@@ -15,57 +15,48 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from fastapi import APIRouter, FastAPI, Form, Request, UploadFile
+from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 
+from postroom.analytics.reports import campaign_analytics
 from postroom.campaigns import control, service
 from postroom.campaigns.schemas import CampaignRequest, Sender
 from postroom.campaigns.states import ACTIVE_CAMPAIGN_STATUSES, CampaignStatus
+from postroom.console import framing, key_pages, uploads, webhook_pages
 from postroom.console import session as sessions
-from postroom.console import uploads
 from postroom.console.preview import first_recipient_preview
-from postroom.errors import PostroomError
+from postroom.console.results_chart import funnel_bars, totals_chart
+from postroom.errors import PostroomError, Unprocessable
 from postroom.files.addresses import Address, check_address
 from postroom.runtime import Runtime
 from postroom.suppressions import service as suppressions
-from postroom.tenants.service import Caller, authenticate, caller_by_key_id
+from postroom.templates import service as template_service
+from postroom.tenants.service import authenticate
 from postroom.transports.capture import CaptureTransport
 from postroom.transports.outbox import list_outbox, read_outbox_message
-
-_HERE = Path(__file__).parent
-_templates = Environment(
-    loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(default=True)
-)
 
 router = APIRouter(include_in_schema=False)
 _ZONES = sorted(available_timezones())
 
 
-class _SignInNeeded(Exception):
-    pass
-
-
-class _CsrfRefused(Exception):
-    pass
-
-
 def mount(app: FastAPI) -> None:
     """Serve the console at / and its static files at /static."""
-    app.mount("/static", _CachedStatic(directory=_HERE / "static"), name="console-static")
+    app.mount("/static", _CachedStatic(directory=framing.HERE / "static"), name="console-static")
     app.include_router(router)
+    app.include_router(key_pages.router)
+    app.include_router(webhook_pages.router)
 
-    @app.exception_handler(_SignInNeeded)
-    async def _to_sign_in(_request: Request, _exc: _SignInNeeded) -> Response:
+    @app.exception_handler(framing.SignInNeeded)
+    async def _to_sign_in(_request: Request, _exc: framing.SignInNeeded) -> Response:
         response = RedirectResponse("/signin", status_code=303)
         response.delete_cookie(sessions.COOKIE_NAME, path="/")
         return response
 
-    @app.exception_handler(_CsrfRefused)
-    async def _csrf_refused(_request: Request, _exc: _CsrfRefused) -> Response:
-        body = _render(
+    @app.exception_handler(framing.CsrfRefused)
+    async def _csrf_refused(_request: Request, _exc: framing.CsrfRefused) -> Response:
+        body = framing.render(
             "message.html",
             title="Request refused",
             message="This form has expired or did not come from this console. Go back, "
@@ -81,44 +72,6 @@ class _CachedStatic(StaticFiles):
         return response
 
 
-def _rt(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
-
-
-def _render(name: str, **context: Any) -> str:
-    return _templates.get_template(name).render(**context)
-
-
-def _session(request: Request) -> tuple[Caller, sessions.Session]:
-    """The signed-in caller, checked against the key store on every request."""
-    rt = _rt(request)
-    found = sessions.read(rt.secret_key, request.cookies.get(sessions.COOKIE_NAME), rt.clock.now())
-    if found is None:
-        raise _SignInNeeded
-    try:
-        with rt.db.read_latest() as conn:
-            return caller_by_key_id(conn, found.key_id), found
-    except PostroomError:
-        raise _SignInNeeded from None
-
-
-def _page(request: Request, name: str, http_status: int = 200, **context: Any) -> HTMLResponse:
-    _caller, found = _session(request)
-    csrf = sessions.csrf_token(_rt(request).secret_key, found)
-    outbox = _rt(request).settings.transport_url.startswith("capture://")
-    body = _render(name, csrf=csrf, signed_in=True, outbox=outbox, **context)
-    return HTMLResponse(body, status_code=http_status)
-
-
-def _checked_post(request: Request, token: str | None) -> Caller:
-    caller, found = _session(request)
-    presented = token or request.headers.get("X-CSRF-Token")
-    if not sessions.csrf_matches(_rt(request).secret_key, found, presented):
-        raise _CsrfRefused
-    return caller
-
-
 @router.get("/", response_class=HTMLResponse)
 def home() -> Response:
     return RedirectResponse("/campaigns", status_code=303)
@@ -126,17 +79,17 @@ def home() -> Response:
 
 @router.get("/signin", response_class=HTMLResponse)
 def sign_in_page() -> HTMLResponse:
-    return HTMLResponse(_render("signin.html", error=None))
+    return HTMLResponse(framing.render("signin.html", error=None))
 
 
 @router.post("/signin", response_class=HTMLResponse)
 def sign_in(request: Request, api_key: Annotated[str, Form()] = "") -> Response:
-    rt = _rt(request)
+    rt = framing.runtime_of(request)
     try:
         with rt.db.read_latest() as conn:
             caller = authenticate(conn, api_key.strip())
     except PostroomError as exc:
-        return HTMLResponse(_render("signin.html", error=exc.message), status_code=401)
+        return HTMLResponse(framing.render("signin.html", error=exc.message), status_code=401)
     response = RedirectResponse("/campaigns", status_code=303)
     response.set_cookie(
         sessions.COOKIE_NAME,
@@ -152,7 +105,7 @@ def sign_in(request: Request, api_key: Annotated[str, Form()] = "") -> Response:
 
 @router.post("/signout")
 def sign_out(request: Request, csrf: Annotated[str | None, Form()] = None) -> Response:
-    _checked_post(request, csrf)
+    framing.checked_post(request, csrf)
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(sessions.COOKIE_NAME, path="/")
     return response
@@ -162,8 +115,8 @@ def sign_out(request: Request, csrf: Annotated[str | None, Form()] = None) -> Re
 def campaigns_page(
     request: Request, status: str | None = None, cursor: str | None = None
 ) -> HTMLResponse:
-    caller, _ = _session(request)
-    rt = _rt(request)
+    caller, _ = framing.signed_in(request)
+    rt = framing.runtime_of(request)
     with rt.db.read_latest() as conn:
         page = service.list_campaigns(
             conn,
@@ -173,7 +126,7 @@ def campaigns_page(
             cursor=cursor,
             limit=25,
         )
-    return _page(
+    return framing.page(
         request,
         "campaigns.html",
         page=page,
@@ -184,13 +137,17 @@ def campaigns_page(
 
 @router.get("/campaigns/new", response_class=HTMLResponse)
 def new_campaign_page(request: Request) -> HTMLResponse:
-    return _page(
+    return framing.page(
         request, "new_campaign.html", error=None, form={}, **_new_campaign_choices(request)
     )
 
 
 def _new_campaign_choices(request: Request) -> dict[str, Any]:
-    return {"default_from": _rt(request).settings.default_from}
+    caller, _ = framing.signed_in(request)
+    rt = framing.runtime_of(request)
+    with rt.db.read_latest() as conn:
+        earlier = template_service.ready_templates(conn, caller.tenant_id, limit=50)
+    return {"default_from": rt.settings.default_from, "templates": earlier}
 
 
 def _campaign_context(
@@ -200,16 +157,25 @@ def _campaign_context(
     cursor: str | None,
     email: str | None = None,
 ) -> dict[str, Any]:
-    caller, _ = _session(request)
-    rt = _rt(request)
+    caller, _ = framing.signed_in(request)
+    rt = framing.runtime_of(request)
     with rt.db.read_latest() as conn:
         row = service.get_campaign(conn, caller.tenant_id, campaign_id)
         view = service.campaign_status(row, base_url=rt.settings.base_url)
         messages = service.list_messages(
             conn, campaign_id, status=status or None, cursor=cursor, limit=50, email=email
         )
+        analytics = campaign_analytics(conn, row) if view.counts.sent else None
+        issues = (
+            service.sample_row_issues(conn, campaign_id, limit=5)
+            if view.file.invalid + view.file.duplicates
+            else []
+        )
     return {
         "c": view,
+        "funnel": funnel_bars(analytics) if analytics else None,
+        "chart": totals_chart(analytics) if analytics else None,
+        "issues": issues,
         "zones": _ZONES,
         "live": view.status in ACTIVE_CAMPAIGN_STATUSES,
         "messages": messages,
@@ -227,15 +193,15 @@ def campaign_page(
     email: str | None = None,
 ) -> HTMLResponse:
     context = _campaign_context(request, campaign_id, status, cursor, email)
-    return _page(request, "campaign.html", **context)
+    return framing.page(request, "campaign.html", **context)
 
 
 @router.get("/campaigns/{campaign_id}/preview", response_class=HTMLResponse)
 def campaign_preview(request: Request, campaign_id: str) -> HTMLResponse:
     """The template rendered for the first recipient, shown on the review step."""
-    caller, _ = _session(request)
-    preview = first_recipient_preview(_rt(request), caller.tenant_id, campaign_id)
-    return _page(request, "_preview.html", preview=preview)
+    caller, _ = framing.signed_in(request)
+    preview = first_recipient_preview(framing.runtime_of(request), caller.tenant_id, campaign_id)
+    return framing.page(request, "_preview.html", preview=preview)
 
 
 @router.get("/campaigns/{campaign_id}/live", response_class=HTMLResponse)
@@ -244,27 +210,28 @@ def campaign_live(
 ) -> HTMLResponse:
     """The changing part of the campaign page, for htmx to swap in every 2 s."""
     context = _campaign_context(request, campaign_id, status, None, email)
-    return _page(request, "_live.html", **context)
+    return framing.page(request, "_live.html", **context)
 
 
 @router.post("/campaigns/new", response_class=HTMLResponse)
 def create_campaign(
     request: Request,
-    template: UploadFile,
     recipients: UploadFile,
+    template: Annotated[UploadFile | None, File()] = None,
+    template_id: Annotated[str, Form()] = "",
     name: Annotated[str, Form()] = "",
     sender: Annotated[str, Form()] = "",
     subject: Annotated[str, Form()] = "",
     csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    """Store both files as uploads, then create the campaign held for review."""
-    caller = _checked_post(request, csrf)
-    rt = _rt(request)
-    form = {"name": name, "sender": sender, "subject": subject}
+    """Store the files as uploads (or take a template uploaded before), then create the
+    campaign held for review."""
+    caller = framing.checked_post(request, csrf)
+    rt = framing.runtime_of(request)
+    form = {"name": name, "sender": sender, "subject": subject, "template_id": template_id}
     try:
-        template_id = uploads.store_template(
-            rt, caller.tenant_id, name or "console", subject, template.file
-        )
+        if not template_id:
+            template_id = _uploaded_template(rt, caller.tenant_id, name, subject, template)
         file_id = uploads.store_file(
             rt, caller.tenant_id, recipients.filename or "recipients.csv", recipients.file
         )
@@ -288,7 +255,7 @@ def create_campaign(
             )
     except (PostroomError, ValidationError) as exc:
         error = exc.message if isinstance(exc, PostroomError) else _first_problem(exc)
-        return _page(
+        return framing.page(
             request,
             "new_campaign.html",
             http_status=exc.status if isinstance(exc, PostroomError) else 422,
@@ -310,8 +277,8 @@ def confirm_campaign(
     zone: Annotated[str, Form()] = "UTC",
     csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    caller = _checked_post(request, csrf)
-    rt = _rt(request)
+    caller = framing.checked_post(request, csrf)
+    rt = framing.runtime_of(request)
     try:
         send_at = _send_at(when, send_date, send_time, zone)
         with rt.db.write() as conn:
@@ -320,10 +287,22 @@ def confirm_campaign(
     except (PostroomError, _BadTime) as exc:
         message = exc.message if isinstance(exc, PostroomError) else str(exc)
         return HTMLResponse(
-            _render("message.html", title="Not confirmed", message=message), status_code=422
+            framing.render("message.html", title="Not confirmed", message=message), status_code=422
         )
     rt.wakeups.notify()
     return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
+
+
+def _uploaded_template(
+    rt: Runtime, tenant_id: str, name: str, subject: str, template: UploadFile | None
+) -> str:
+    if template is None or not template.filename:
+        raise Unprocessable(
+            "Upload a template, or pick one you used before.", code="template_not_uploaded"
+        )
+    if not subject.strip():
+        raise Unprocessable("Write a subject for the new template.", code="invalid_subject")
+    return uploads.store_template(rt, tenant_id, name or "console", subject, template.file)
 
 
 def _first_problem(exc: ValidationError) -> str:
@@ -353,22 +332,23 @@ def _send_at(when: str, send_date: str, send_time: str, zone: str) -> datetime |
 def campaign_action(
     request: Request, campaign_id: str, action: str, csrf: Annotated[str | None, Form()] = None
 ) -> Response:
-    caller = _checked_post(request, csrf)
-    rt = _rt(request)
+    caller = framing.checked_post(request, csrf)
+    rt = framing.runtime_of(request)
     actions = {
         "pause": control.pause_campaign,
         "resume": control.resume_campaign,
         "cancel": control.cancel_campaign,
     }
     if action not in actions:
-        return HTMLResponse(_render("message.html", title="Not found", message=""), 404)
+        return HTMLResponse(framing.render("message.html", title="Not found", message=""), 404)
     try:
         with rt.db.write() as conn:
             row = service.get_campaign(conn, caller.tenant_id, campaign_id)
             actions[action](conn, row, rt.clock.now())
     except PostroomError as exc:
         return HTMLResponse(
-            _render("message.html", title="Not possible", message=exc.message), status_code=409
+            framing.render("message.html", title="Not possible", message=exc.message),
+            status_code=409,
         )
     rt.wakeups.notify()
     return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
@@ -379,7 +359,7 @@ _OUTBOX_PAGE = 25
 
 def _outbox_dir(request: Request) -> Path | None:
     """The capture transport's directory, or None when mail really leaves the machine."""
-    url = _rt(request).settings.transport_url
+    url = framing.runtime_of(request).settings.transport_url
     return CaptureTransport.from_url(url).directory if url.startswith("capture://") else None
 
 
@@ -387,14 +367,14 @@ def _outbox_dir(request: Request) -> Path | None:
 def outbox_page(request: Request, page: int = 1) -> HTMLResponse:
     directory = _outbox_dir(request)
     if directory is None:
-        _session(request)
+        framing.signed_in(request)
         body = "The outbox exists only with the capture transport (capture://DIR)."
-        return HTMLResponse(_render("message.html", title="No outbox", message=body), 404)
+        return HTMLResponse(framing.render("message.html", title="No outbox", message=body), 404)
     page = max(page, 1)
     entries = list_outbox(directory, limit=page * _OUTBOX_PAGE + 1)
     shown = entries[(page - 1) * _OUTBOX_PAGE : page * _OUTBOX_PAGE]
     more = len(entries) > page * _OUTBOX_PAGE
-    return _page(request, "outbox.html", entries=shown, page=page, more=more)
+    return framing.page(request, "outbox.html", entries=shown, page=page, more=more)
 
 
 @router.get("/outbox/{message_id}", response_class=HTMLResponse)
@@ -402,15 +382,17 @@ def outbox_message(request: Request, message_id: str) -> HTMLResponse:
     directory = _outbox_dir(request)
     if directory is None:
         return outbox_page(request)
-    _session(request)
+    framing.signed_in(request)
     try:
         raw = read_outbox_message(directory, message_id)
     except PostroomError as exc:
-        return HTMLResponse(_render("message.html", title="Not found", message=exc.message), 404)
+        return HTMLResponse(
+            framing.render("message.html", title="Not found", message=exc.message), 404
+        )
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     html_part = parsed.get_body(("html",))
     html = html_part.get_content() if isinstance(html_part, EmailMessage) else None
-    return _page(
+    return framing.page(
         request,
         "outbox_message.html",
         message_id=message_id,
@@ -425,11 +407,11 @@ def outbox_message(request: Request, message_id: str) -> HTMLResponse:
 def suppressions_page(
     request: Request, cursor: str | None = None, error: str | None = None
 ) -> HTMLResponse:
-    caller, _ = _session(request)
-    rt = _rt(request)
+    caller, _ = framing.signed_in(request)
+    rt = framing.runtime_of(request)
     with rt.db.read_latest() as conn:
         page = suppressions.list_page(conn, caller.tenant_id, cursor=cursor, limit=50)
-    return _page(request, "suppressions.html", page=page, error=error)
+    return framing.page(request, "suppressions.html", page=page, error=error)
 
 
 @router.post("/suppressions", response_class=HTMLResponse)
@@ -439,13 +421,15 @@ def add_suppression(
     detail: Annotated[str, Form()] = "",
     csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    caller = _checked_post(request, csrf)
-    rt = _rt(request)
+    caller = framing.checked_post(request, csrf)
+    rt = framing.runtime_of(request)
     checked = check_address(email)
     if not isinstance(checked, Address):
         with rt.db.read_latest() as conn:
             page = suppressions.list_page(conn, caller.tenant_id, cursor=None, limit=50)
-        return _page(request, "suppressions.html", http_status=422, page=page, error=checked.detail)
+        return framing.page(
+            request, "suppressions.html", http_status=422, page=page, error=checked.detail
+        )
     with rt.db.write() as conn:
         suppressions.add_by_hand(
             conn, caller.tenant_id, checked.email, checked.key, rt.clock.now(), detail or None
@@ -459,8 +443,8 @@ def remove_suppression(
     email: Annotated[str, Form()] = "",
     csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    caller = _checked_post(request, csrf)
-    rt = _rt(request)
+    caller = framing.checked_post(request, csrf)
+    rt = framing.runtime_of(request)
     checked = check_address(email)
     email_key = checked.key if isinstance(checked, Address) else email.strip().lower()
     try:
@@ -473,8 +457,8 @@ def remove_suppression(
 
 @router.get("/suppressions/export.csv")
 def export_suppressions(request: Request) -> Response:
-    caller, _ = _session(request)
-    rt = _rt(request)
+    caller, _ = framing.signed_in(request)
+    rt = framing.runtime_of(request)
     with rt.db.read() as conn:
         body = "".join(suppressions.export_csv(conn, caller.tenant_id))
     return Response(
@@ -486,8 +470,8 @@ def export_suppressions(request: Request) -> Response:
 
 @router.get("/campaigns/{campaign_id}/errors.csv")
 def campaign_errors(request: Request, campaign_id: str) -> Response:
-    caller, _ = _session(request)
-    rt = _rt(request)
+    caller, _ = framing.signed_in(request)
+    rt = framing.runtime_of(request)
     with rt.db.read() as conn:
         service.get_campaign(conn, caller.tenant_id, campaign_id)
         body = "".join(service.row_report(conn, campaign_id))

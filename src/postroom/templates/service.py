@@ -79,6 +79,18 @@ def get_template(conn: Connection, tenant_id: str, template_id: str) -> Row[Any]
     return row
 
 
+def ready_templates(conn: Connection, tenant_id: str, *, limit: int) -> list[Row[Any]]:
+    """The tenant's usable templates, newest first."""
+    return list(
+        conn.execute(
+            select(templates)
+            .where(templates.c.tenant_id == tenant_id, templates.c.status == "ready")
+            .order_by(templates.c.created_at.desc(), templates.c.id)
+            .limit(limit)
+        ).all()
+    )
+
+
 def find_template_by_key(conn: Connection, blob_key: str) -> Row[Any] | None:
     return conn.execute(select(templates).where(templates.c.blob_key == blob_key)).first()
 
