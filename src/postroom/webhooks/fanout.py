@@ -74,9 +74,11 @@ def enqueue_for_events(
     an endpoint is not fanned out to it again."""
     if not has_subscribers(conn, tenant_id, event_type):
         return
+    event_uid = literal("evt_") + cast(events.c.id, String)
+    # On the unique (endpoint, event uid) index: one look per event, however long the log.
     already = exists().where(
         webhook_deliveries.c.endpoint_id == webhook_endpoints.c.id,
-        webhook_deliveries.c.event_id == events.c.id,
+        webhook_deliveries.c.event_uid == event_uid,
     )
     conn.execute(
         insert(webhook_deliveries).from_select(
@@ -84,7 +86,7 @@ def enqueue_for_events(
             select(
                 webhook_endpoints.c.id,
                 events.c.tenant_id,
-                literal("evt_") + cast(events.c.id, String),
+                event_uid,
                 events.c.type,
                 events.c.id,
                 literal("pending"),
