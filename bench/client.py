@@ -48,6 +48,24 @@ class BenchClient:
         response.raise_for_status()
         return str(response.json()["transaction_id"])
 
+    def webhook(self, url: str, events: list[str]) -> str:
+        response = self.http.post("/api/v1/webhooks", json={"url": url, "events": events})
+        response.raise_for_status()
+        return str(response.json()["id"])
+
+    def wait_for_deliveries(self, webhook_id: str, timeout: float) -> float | None:
+        """Seconds until the endpoint has no pending delivery; None if it still has some."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            response = self.http.get(
+                f"/api/v1/webhooks/{webhook_id}/deliveries", params={"status": "pending"}
+            )
+            response.raise_for_status()
+            if not response.json()["deliveries"]:
+                return round(time.monotonic() - started, 3)
+            time.sleep(0.2)
+        return None
+
     def status(self, campaign_id: str) -> dict[str, Any]:
         response = self.http.get(f"/api/v1/campaigns/{campaign_id}/status")
         response.raise_for_status()

@@ -93,9 +93,36 @@ def _database_section(kind: str, data: dict[str, Any]) -> list[str]:
                 f"{_percentiles(idle.get(endpoint))} |"
             )
         lines += ["", f"Target: status p99 ≤ {TARGETS['api_status_p99_ms']:.0f} ms, no errors.", ""]
+    if "webhooks" in data:
+        lines += _webhooks_section(data["webhooks"])
     if "scale" in data:
         lines += _scale_section(data["scale"])
     return lines
+
+
+def _webhooks_section(runs: dict[str, Any]) -> list[str]:
+    """Sending with a webhook endpoint for every event, against no endpoint in the same run."""
+    base = runs["none"]["messages_per_second"]
+    lines = [
+        "### Send with webhooks",
+        "",
+        "The same send with an endpoint subscribed to every event (each message's `sent` and "
+        "the campaign's end): none (the baseline), one that never answers (each try waits for "
+        "the timeout), one that answers 200 at once.",
+        "",
+        "| endpoint | msg/s | / none | worker CPU ms/msg | deliveries it took | all delivered "
+        "after the send (s) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name in ("none", "hanging", "answering"):
+        run = runs[name]
+        lines.append(
+            f"| {name} | {run['messages_per_second']:,} | "
+            f"{run['messages_per_second'] / base:.2f} | {run['worker_cpu_ms_per_message']} | "
+            f"{run.get('deliveries_taken', '-')} | "
+            f"{run.get('webhook_drained_after_seconds') or '-'} |"
+        )
+    return [*lines, ""]
 
 
 def _percentiles(p: dict[str, float] | None) -> str:

@@ -20,6 +20,7 @@ from bench.databases import fresh_database
 from bench.ingest import measure_floor, measure_ingest
 from bench.send import measure_ceiling, measure_send
 from bench.sink import running_sink
+from bench.webhook_endpoints import answering_endpoint, hanging_endpoint
 
 ROOT = Path(__file__).parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -40,6 +41,9 @@ def main(argv: list[str] | None = None) -> None:
         "--analytics-messages", type=int, default=1_000_000, help="messages of the analytics run"
     )
     parser.add_argument("--no-analytics", action="store_true", help="skip the analytics run")
+    parser.add_argument(
+        "--no-webhooks", action="store_true", help="skip the send runs with webhook endpoints"
+    )
     args = parser.parse_args(argv)
     results = run_all(args)
     out = args.out or RESULTS / f"{results['started_at'].replace(':', '')}-{results['commit']}.json"
@@ -90,6 +94,8 @@ def run_database(
         lambda url: measure_send(url, args.send, work / "s", sink, api_load=load)
     )
     out["ceiling"] = measure_ceiling(args.send, sink)
+    if not args.no_webhooks:
+        out["webhooks"] = measure_webhooks(on_fresh, args.send, work, sink)
     if kind != "sqlite" and not args.no_analytics:
         # PostgreSQL only: the seeding is generate_series SQL.
         out["analytics"] = on_fresh(
@@ -110,6 +116,33 @@ def run_database(
                     "ceiling": measure_ceiling(args.send, sink, processes=workers),
                 }
             )
+    return out
+
+
+def measure_webhooks(
+    on_fresh: Callable[[Callable[[str], dict[str, Any]]], dict[str, Any]],
+    recipients: int,
+    work: Path,
+    sink: Any,
+) -> dict[str, Any]:
+    """The same send with an endpoint for every event: one that hangs (each try waits for
+    the timeout), one that answers at once, and none (the baseline, in the same run)."""
+    out: dict[str, Any] = {}
+    runs = (("none", None), ("hanging", hanging_endpoint), ("answering", answering_endpoint))
+    for name, endpoint in runs:
+        if endpoint is None:
+            out[name] = on_fresh(lambda url: measure_send(url, recipients, work / "wh-none", sink))
+            continue
+        with endpoint() as (hook_url, taken):
+            # The answering endpoint is given time to take every delivery (counted); the
+            # hanging one none: its deliveries wait on the timeout and the backoff.
+            drain = 30.0 + recipients / 100 if name == "answering" else 0.0
+            out[name] = on_fresh(
+                lambda url, h=hook_url, n=name, d=drain: measure_send(
+                    url, recipients, work / f"wh-{n}", sink, webhook_url=h, webhook_drain_seconds=d
+                )
+            )
+            out[name]["deliveries_taken"] = taken[0]
     return out
 
 

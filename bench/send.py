@@ -25,9 +25,13 @@ def measure_send(
     *,
     workers: int = 1,
     api_load: dict[str, float] | None = None,
+    webhook_url: str | None = None,
+    webhook_drain_seconds: float = 0.0,
 ) -> dict[str, Any]:
     """Messages/s from the first send to the last; worker CPU per message. With ``api_load``
-    ({"rate": r, "seconds": s}) a separate process reads the API while the send runs."""
+    ({"rate": r, "seconds": s}) a separate process reads the API while the send runs; with
+    ``webhook_url`` the tenant has an endpoint there for every event type, and the run waits
+    up to ``webhook_drain_seconds`` after the send for its deliveries to be done."""
     workdir.mkdir(parents=True, exist_ok=True)
     csv_path = workdir / f"send-{recipients}.csv"
     write_recipients(csv_path, recipients)
@@ -35,6 +39,7 @@ def measure_send(
     key = platform.start()
     try:
         client = BenchClient(platform.url, key)
+        hook_id = client.webhook(webhook_url, ["*"]) if webhook_url is not None else None
         template_id = client.template(realistic_template(8), SEND_SUBJECT)
         file_id = client.recipients(csv_path)
         campaign_id = client.campaign(template_id, file_id)
@@ -48,6 +53,9 @@ def measure_send(
         load_result = _finish_load(load)
         # The baseline: the same reads of the same campaign once the workers are idle.
         idle_result = _finish_load(_start_load(platform.url, key, campaign_id, api_load))
+        drained = None
+        if hook_id is not None and webhook_drain_seconds:
+            drained = client.wait_for_deliveries(hook_id, webhook_drain_seconds)
     finally:
         platform.stop()
     sent = status["counts"]["sent"]
@@ -64,6 +72,8 @@ def measure_send(
         "machine_cpu_busy": machine_busy,
         "sink": sink.kind,
     }
+    if hook_id is not None:
+        result["webhook_drained_after_seconds"] = drained
     if load_result is not None:
         result["api_under_load"] = load_result
         result["api_idle"] = idle_result

@@ -54,6 +54,11 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
         assert data["ceiling"]["messages_per_second"] > 0
         assert data["send"]["api_under_load"]["errors"] == 0
         assert data["send"]["api_idle"]["errors"] == 0
+        hooks = data["webhooks"]
+        assert all(hooks[name]["sent"] > 50 for name in ("none", "hanging", "answering"))
+        # Every sent event and the campaign's end, delivered.
+        assert hooks["answering"]["deliveries_taken"] == hooks["answering"]["sent"] + 1
+        assert hooks["answering"]["webhook_drained_after_seconds"] is not None
     if "postgresql" in results:
         scale = results["postgresql"]["scale"]
         assert [p["ours"]["workers"] for p in scale] == [1, 2]
