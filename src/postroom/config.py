@@ -86,8 +86,8 @@ class Settings(BaseSettings):
     webhook_retry_cap_seconds: float = Field(default=3600.0, gt=0)
     webhook_retry_window_hours: float = Field(default=24.0, gt=0)
     webhook_disable_after_hours: float = Field(default=72.0, gt=0)
-    webhook_concurrency: int = Field(default=16, gt=0, le=256)
-    webhook_endpoint_concurrency: int = Field(default=4, gt=0)
+    webhook_concurrency: int = Field(default=64, gt=0, le=256)
+    webhook_endpoint_concurrency: int = Field(default=16, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
     log_format: Literal["text", "json"] = "text"

@@ -57,11 +57,12 @@ class WebhookDispatcher:
         in_flight: set[asyncio.Task[None]] = set()
         try:
             while not stop.is_set():
-                claimed = await self._claim(self.concurrency - len(in_flight))
+                wanted = self.concurrency - len(in_flight)
+                claimed = await self._claim(wanted)
                 for delivery in claimed:
                     in_flight.add(asyncio.create_task(self._deliver(delivery)))
-                if claimed and len(in_flight) < self.concurrency:
-                    continue
+                if claimed and len(claimed) == wanted:
+                    continue  # there may be more; a short claim means there is not
                 waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(stop.wait())}
                 waits |= in_flight
                 sleep = asyncio.ensure_future(asyncio.sleep(idle_seconds))
