@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from postroom import __version__
 from postroom.api import (
     analytics,
+    audit,
     campaigns,
     files,
     metrics,
@@ -25,7 +26,9 @@ from postroom.api import (
     uploads,
     webhooks,
 )
+from postroom.api.audit import AuditTrail
 from postroom.api.errors import install_error_handlers
+from postroom.api.request_ids import RequestIds
 from postroom.console.pages import mount as mount_console
 from postroom.db.engine import POOL_SIZE
 from postroom.delivery.breaker import breaker_name
@@ -75,7 +78,9 @@ def create_app(rt: Runtime, *, background: Background | None = None) -> FastAPI:
         rt.db, urlsplit(transport_url).scheme, breaker=breaker_name(transport_url)
     )
     install_error_handlers(app)
+    app.add_middleware(AuditTrail, rt=rt)
     app.add_middleware(metrics.RequestMetrics)
+    app.add_middleware(RequestIds)
     for module in (
         public,
         tracking,
@@ -87,6 +92,7 @@ def create_app(rt: Runtime, *, background: Background | None = None) -> FastAPI:
         analytics,
         suppressions,
         webhooks,
+        audit,
         system,
     ):
         app.include_router(module.router)

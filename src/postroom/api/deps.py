@@ -38,12 +38,15 @@ async def get_api_key(
 
 
 def get_caller(
+    request: Request,
     rt: Annotated[Runtime, Depends(get_runtime)],
     presented: Annotated[str, Depends(get_api_key)],
 ) -> Caller:
-    """The tenant behind the presented key."""
+    """The tenant behind the presented key (kept in the request's state for the audit log)."""
     with rt.db.read() as conn:
-        return authenticate(conn, presented)
+        caller = authenticate(conn, presented)
+    request.state.caller = caller
+    return caller
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -25,6 +25,8 @@ from postroom.errors import ConfigError, NotFound
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
+    from sqlalchemy import Connection
+
     from postroom.runtime import Runtime
     from postroom.worker.loop import Worker
 
@@ -65,6 +67,26 @@ def _runtime(*, migrate_sqlite: bool = False) -> Runtime:
             f"the schema of {rt.db.safe_url} is not up to date; run 'postroom migrate'",
         )
     return rt
+
+
+def _audit(
+    rt: Runtime, conn: Connection, tenant_id: str, action: str, target: dict[str, Any]
+) -> None:
+    """An admin command's entry in the tenant's audit log (actor admin, no key)."""
+    import getpass
+    import socket
+
+    from postroom.audit import log as audit
+
+    audit.record(
+        conn,
+        tenant_id=tenant_id,
+        at=rt.clock.now(),
+        actor="admin",
+        action=f"postroom {action}",
+        target=target,
+        client_address=f"cli:{getpass.getuser()}@{socket.gethostname()}",
+    )
 
 
 def _logging() -> None:
@@ -241,6 +263,7 @@ def tenant_create(name: str, as_json: JsonOption = False) -> None:
     rt = _runtime(migrate_sqlite=True)
     with rt.db.write() as conn:
         tenant_id, key = tenants.create_tenant(conn, name, rt.clock.now())
+        _audit(rt, conn, tenant_id, "tenant create", {"name": name})
     if as_json:
         print_json({"tenant_id": tenant_id, "api_key": key})
         return
@@ -286,6 +309,7 @@ def tenant_limits(
                     domains=updated.domains if domain else current.domains,
                 )
             tenants.set_rate_overrides(conn, tenant, updated)
+            _audit(rt, conn, tenant, "tenant limits", {"rate": rate, "domain": domain or []})
             current = updated
         else:
             tenants.require_tenant(conn, tenant)
@@ -325,6 +349,8 @@ def tenant_tracking(
     rt = _runtime()
     with rt.db.write() as conn:
         defaults = tenants.set_tracking_defaults(conn, tenant, opens=opens, clicks=clicks)
+        if opens is not None or clicks is not None:
+            _audit(rt, conn, tenant, "tenant tracking", {"opens": opens, "clicks": clicks})
     if as_json:
         print_json(
             {"tenant_id": tenant, "track_opens": defaults.opens, "track_clicks": defaults.clicks}
@@ -343,6 +369,7 @@ def key_create(tenant: str, as_json: JsonOption = False) -> None:
     rt = _runtime()
     with rt.db.write() as conn:
         key = tenants.create_key(conn, tenant, rt.clock.now())
+        _audit(rt, conn, tenant, "key create", {"key_id": key.split("_")[1]})
     if as_json:
         print_json({"tenant_id": tenant, "api_key": key})
     else:
@@ -357,7 +384,8 @@ def key_revoke(key_id: str) -> None:
 
     rt = _runtime()
     with rt.db.write() as conn:
-        tenants.revoke_key(conn, key_id, rt.clock.now())
+        tenant_id = tenants.revoke_key(conn, key_id, rt.clock.now())
+        _audit(rt, conn, tenant_id, "key revoke", {"key_id": key_id})
     console.print(f"revoked {key_id}")
 
 

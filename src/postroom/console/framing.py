@@ -46,9 +46,11 @@ def signed_in(request: Request) -> tuple[Caller, sessions.Session]:
         raise SignInNeeded
     try:
         with rt.db.read_latest() as conn:
-            return caller_by_key_id(conn, found.key_id), found
+            caller = caller_by_key_id(conn, found.key_id)
     except PostroomError:
         raise SignInNeeded from None
+    request.state.caller = caller  # for the audit log
+    return caller, found
 
 
 def page(request: Request, name: str, http_status: int = 200, **context: Any) -> HTMLResponse:

@@ -419,3 +419,23 @@ webhook_deliveries = Table(
         postgresql_where=text("status = 'pending'"),
     ),
 )
+
+# The audit log: one row per state-changing call (API, console form, CLI admin command);
+# append-only, nothing in Postroom changes or removes a row.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", MessageId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(40), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(20), nullable=False),  # api | console | admin
+    Column("key_id", String(40)),  # the API key (or the console session's key); none for admin
+    Column(
+        "action", String(200), nullable=False
+    ),  # e.g. "POST /api/v1/campaigns/{campaign_id}/cancel"
+    Column("target", JSON, nullable=False),  # the resource ids the call named or created
+    Column("status", Integer),  # the HTTP status answered
+    Column("client_address", String(100)),
+    Column("request_id", String(80)),
+    Index("ix_audit_log_tenant", "tenant_id", "id"),
+)

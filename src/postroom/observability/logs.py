@@ -18,7 +18,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 #: What a line may be tagged with, through ``extra=`` or ``log_context``.
-CONTEXT_FIELDS = ("campaign_id", "message_id", "worker_id")
+CONTEXT_FIELDS = ("campaign_id", "message_id", "worker_id", "request_id")
 #: Uvicorn configures these itself unless told not to; in json they must reach our handler.
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 

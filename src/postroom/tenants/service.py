@@ -57,17 +57,20 @@ def create_key(conn: Connection, tenant_id: str, now: datetime) -> str:
     return key.plaintext
 
 
-def revoke_key(conn: Connection, key_id: str, now: datetime) -> None:
-    """Revoke a key by its id (the part after ``pr_``); effective on the next request."""
-    result = conn.execute(
+def revoke_key(conn: Connection, key_id: str, now: datetime) -> str:
+    """Revoke a key by its id (the part after ``pr_``); effective on the next request.
+    Returns the key's tenant."""
+    tenant_id = conn.execute(
+        select(api_keys.c.tenant_id).where(api_keys.c.id == key_id)
+    ).scalar_one_or_none()
+    if tenant_id is None:
+        raise NotFound(f"No API key {key_id!r}.", code="key_not_found")
+    conn.execute(
         update(api_keys)
         .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    if result.rowcount == 0:
-        exists = conn.execute(select(api_keys.c.id).where(api_keys.c.id == key_id)).first()
-        if exists is None:
-            raise NotFound(f"No API key {key_id!r}.", code="key_not_found")
+    return str(tenant_id)
 
 
 def list_keys(conn: Connection, tenant_id: str) -> list[KeyInfo]:
