@@ -12,11 +12,17 @@ from postroom.analytics import reports
 from postroom.analytics.schemas import CampaignAnalytics, TenantAnalytics
 from postroom.api.deps import ApiKeyDep, RuntimeDep
 from postroom.api.errors import error_responses
+from postroom.api.scopes import needs
 from postroom.campaigns import service
 from postroom.errors import Unprocessable
 from postroom.tenants.service import authenticate
 
-router = APIRouter(prefix="/api/v1", tags=["analytics"])
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["analytics"],
+    dependencies=[needs("campaigns:read")],
+    responses=error_responses(403),
+)
 
 DEFAULT_WINDOW = timedelta(days=30)
 #: The longest window of each grouping (an hour series longer than this is too many points).

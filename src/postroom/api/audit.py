@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from postroom.api.deps import ApiKeyDep, RuntimeDep
 from postroom.api.errors import error_responses
 from postroom.api.metrics import route_template
+from postroom.api.scopes import needs
 from postroom.audit import log as audit
 from postroom.audit.schemas import AuditPage
 from postroom.runtime import Runtime
@@ -27,7 +28,12 @@ from postroom.tenants.service import Caller, authenticate
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+router = APIRouter(
+    prefix="/api/v1/audit",
+    tags=["audit"],
+    dependencies=[needs("admin")],
+    responses=error_responses(403),
+)
 
 CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Created resources answer with one of these; the first found is the entry's target.

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Row
 from postroom.api import idempotency
 from postroom.api.deps import ApiKeyDep, CallerDep, RuntimeDep
 from postroom.api.errors import error_responses
+from postroom.api.scopes import needs
 from postroom.campaigns import control, service
 from postroom.campaigns.schemas import (
     CampaignAccepted,
@@ -28,7 +29,12 @@ from postroom.events.schemas import EventPage, MessageDetail
 from postroom.runtime import Runtime
 from postroom.tenants.service import Caller, authenticate
 
-router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
+router = APIRouter(
+    prefix="/api/v1/campaigns",
+    tags=["campaigns"],
+    dependencies=[needs("campaigns:read", "campaigns:write")],
+    responses=error_responses(403),
+)
 
 
 @router.post(

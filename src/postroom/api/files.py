@@ -9,11 +9,17 @@ from pydantic import BaseModel, Field
 
 from postroom.api.deps import CallerDep, RuntimeDep
 from postroom.api.errors import error_responses
+from postroom.api.scopes import needs
 from postroom.api.uploads import UploadTicket, ticket
 from postroom.files import service
 from postroom.wiretext import OneLine, Text
 
-router = APIRouter(prefix="/api/v1/files", tags=["files"])
+router = APIRouter(
+    prefix="/api/v1/files",
+    tags=["files"],
+    dependencies=[needs("campaigns:read", "campaigns:write")],
+    responses=error_responses(403),
+)
 
 
 class FileUploadRequest(BaseModel):

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from postroom.api.deps import ApiKeyDep, CallerDep, RuntimeDep
 from postroom.api.errors import error_responses
+from postroom.api.scopes import needs
 from postroom.errors import Unprocessable
 from postroom.files.addresses import Address, check_address
 from postroom.runtime import Runtime
@@ -17,7 +18,12 @@ from postroom.suppressions import service
 from postroom.suppressions.schemas import SuppressionPage, SuppressionRequest, SuppressionView
 from postroom.tenants.service import authenticate
 
-router = APIRouter(prefix="/api/v1/suppressions", tags=["suppressions"])
+router = APIRouter(
+    prefix="/api/v1/suppressions",
+    tags=["suppressions"],
+    dependencies=[needs("campaigns:read", "suppressions:write")],
+    responses=error_responses(403),
+)
 
 
 @router.get("", response_model=SuppressionPage, responses=error_responses(400, 401))

@@ -11,11 +11,17 @@ from pydantic import BaseModel
 from postroom import __version__
 from postroom.api.deps import ApiKeyDep, RuntimeDep
 from postroom.api.errors import error_responses
+from postroom.api.scopes import needs
 from postroom.delivery.breaker import Breaker, breaker_name
 from postroom.delivery.breaker_store import all_breakers
 from postroom.tenants.service import authenticate
 
-router = APIRouter(prefix="/api/v1/system", tags=["system"])
+router = APIRouter(
+    prefix="/api/v1/system",
+    tags=["system"],
+    dependencies=[needs("campaigns:read")],
+    responses=error_responses(403),
+)
 
 
 class BreakerView(BaseModel):

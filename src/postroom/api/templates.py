@@ -10,12 +10,18 @@ from pydantic import BaseModel, Field
 
 from postroom.api.deps import ApiKeyDep, CallerDep, RuntimeDep
 from postroom.api.errors import error_responses
+from postroom.api.scopes import needs
 from postroom.api.uploads import UploadTicket, ticket
 from postroom.templates import service
 from postroom.tenants.service import authenticate
 from postroom.wiretext import OneLine, Text
 
-router = APIRouter(prefix="/api/v1/templates", tags=["templates"])
+router = APIRouter(
+    prefix="/api/v1/templates",
+    tags=["templates"],
+    dependencies=[needs("campaigns:read", "templates:write")],
+    responses=error_responses(403),
+)
 
 
 class TemplateUploadRequest(BaseModel):

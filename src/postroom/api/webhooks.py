@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from postroom.api.deps import ApiKeyDep, CallerDep, RuntimeDep
 from postroom.api.errors import error_responses
+from postroom.api.scopes import needs
 from postroom.tenants.service import authenticate
 from postroom.webhooks import service
 from postroom.webhooks.schemas import (
@@ -21,7 +22,12 @@ from postroom.webhooks.schemas import (
     WebhookView,
 )
 
-router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+router = APIRouter(
+    prefix="/api/v1/webhooks",
+    tags=["webhooks"],
+    dependencies=[needs("webhooks:write")],
+    responses=error_responses(403),
+)
 
 
 @router.post(

@@ -362,16 +362,26 @@ def tenant_tracking(
 
 @key_app.command("create")
 @reports_errors
-def key_create(tenant: str, as_json: JsonOption = False) -> None:
+def key_create(
+    tenant: str,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A scope the key holds (campaigns:read, campaigns:write, templates:write, "
+            "suppressions:write, webhooks:write, admin); repeatable. Default: every scope."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
     """Issue another API key for TENANT."""
     from postroom.tenants import service as tenants
 
     rt = _runtime()
     with rt.db.write() as conn:
-        key = tenants.create_key(conn, tenant, rt.clock.now())
-        _audit(rt, conn, tenant, "key create", {"key_id": key.split("_")[1]})
+        key = tenants.create_key(conn, tenant, rt.clock.now(), scopes=scope)
+        _audit(rt, conn, tenant, "key create", {"key_id": key.split("_")[1], "scopes": scope})
     if as_json:
-        print_json({"tenant_id": tenant, "api_key": key})
+        print_json({"tenant_id": tenant, "api_key": key, "scopes": scope})
     else:
         console.print(key, highlight=False)
 
@@ -419,14 +429,24 @@ def key_list(tenant: str, as_json: JsonOption = False) -> None:
     with rt.db.read() as conn:
         keys = tenants.list_keys(conn, tenant)
     rows = [
-        {"key_id": k.key_id, "created_at": k.created_at, "revoked_at": k.revoked_at} for k in keys
+        {
+            "key_id": k.key_id,
+            "created_at": k.created_at,
+            "revoked_at": k.revoked_at,
+            "scopes": k.scopes,
+        }
+        for k in keys
     ]
     if as_json:
         print_json(rows)
         return
-    for row in rows:
-        state = f"revoked {row['revoked_at']:%Y-%m-%d %H:%M}" if row["revoked_at"] else "active"
-        console.print(f"{row['key_id']}  created {row['created_at']:%Y-%m-%d %H:%M}  {state}")
+    for k in keys:
+        state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
+        scopes = ",".join(k.scopes) if k.scopes is not None else "every scope"
+        console.print(
+            f"{k.key_id}  created {k.created_at:%Y-%m-%d %H:%M}  {state}  {scopes}",
+            highlight=False,
+        )
 
 
 def _outbox_dir() -> Path:

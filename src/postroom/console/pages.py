@@ -33,6 +33,7 @@ from postroom.files.addresses import Address, check_address
 from postroom.runtime import Runtime
 from postroom.suppressions import service as suppressions
 from postroom.templates import service as template_service
+from postroom.tenants.scopes import ADMIN
 from postroom.tenants.service import authenticate
 from postroom.transports.capture import CaptureTransport
 from postroom.transports.outbox import list_outbox, read_outbox_message
@@ -90,6 +91,9 @@ def sign_in(request: Request, api_key: Annotated[str, Form()] = "") -> Response:
             caller = authenticate(conn, api_key.strip())
     except PostroomError as exc:
         return HTMLResponse(framing.render("signin.html", error=exc.message), status_code=401)
+    if caller.scopes is not None and ADMIN not in caller.scopes:
+        message = "This key cannot sign in to the console: it lacks the admin scope."
+        return HTMLResponse(framing.render("signin.html", error=message), status_code=403)
     response = RedirectResponse("/campaigns", status_code=303)
     response.set_cookie(
         sessions.COOKIE_NAME,

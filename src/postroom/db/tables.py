@@ -71,6 +71,7 @@ api_keys = Table(
     Column("secret_hash", String(64), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime),
+    Column("scopes", JSON),  # the key's scopes (tenants.scopes); NULL: every scope
 )
 
 templates = Table(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -12,6 +13,7 @@ from postroom.db.tables import api_keys, tenants
 from postroom.errors import NotFound, Unauthorized
 from postroom.ids import new_id
 from postroom.tenants.keys import issue_key, parse_key, secret_matches
+from postroom.tenants.scopes import checked_scopes, require, required_scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +22,7 @@ class Caller:
 
     tenant_id: str
     key_id: str
+    scopes: tuple[str, ...] | None = None  # None: every scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,7 @@ class KeyInfo:
     tenant_id: str
     created_at: datetime
     revoked_at: datetime | None
+    scopes: list[str] | None = None  # None: every scope
 
 
 def create_tenant(conn: Connection, name: str, now: datetime) -> tuple[str, str]:
@@ -45,13 +49,20 @@ def require_tenant(conn: Connection, tenant_id: str) -> None:
         raise NotFound(f"No tenant {tenant_id!r}.", code="tenant_not_found")
 
 
-def create_key(conn: Connection, tenant_id: str, now: datetime) -> str:
-    """Issue another key for a tenant; the plaintext is returned once and never stored."""
+def create_key(
+    conn: Connection, tenant_id: str, now: datetime, scopes: list[str] | None = None
+) -> str:
+    """Issue another key for a tenant, holding ``scopes`` (every scope when None); the
+    plaintext is returned once and never stored."""
     require_tenant(conn, tenant_id)
     key = issue_key()
     conn.execute(
         insert(api_keys).values(
-            id=key.key_id, tenant_id=tenant_id, secret_hash=key.secret_hash, created_at=now
+            id=key.key_id,
+            tenant_id=tenant_id,
+            secret_hash=key.secret_hash,
+            created_at=now,
+            scopes=checked_scopes(scopes),
         )
     )
     return key.plaintext
@@ -77,7 +88,7 @@ def list_keys(conn: Connection, tenant_id: str) -> list[KeyInfo]:
     rows = conn.execute(
         select(api_keys).where(api_keys.c.tenant_id == tenant_id).order_by(api_keys.c.created_at)
     )
-    return [KeyInfo(r.id, r.tenant_id, r.created_at, r.revoked_at) for r in rows]
+    return [KeyInfo(r.id, r.tenant_id, r.created_at, r.revoked_at, r.scopes) for r in rows]
 
 
 def require_key(presented: str | None) -> str:
@@ -101,7 +112,8 @@ def authenticate(conn: Connection, presented: str | None) -> Caller:
         raise Unauthorized("The API key is not valid.", code="invalid_api_key")
     if row.revoked_at is not None:
         raise Unauthorized("The API key has been revoked.", code="revoked_api_key")
-    return Caller(tenant_id=row.tenant_id, key_id=row.id)
+    require(row.scopes, required_scope.get())
+    return _caller(row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,4 +188,9 @@ def caller_by_key_id(conn: Connection, key_id: str) -> Caller:
     row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
     if row is None or row.revoked_at is not None:
         raise Unauthorized("The API key has been revoked.", code="revoked_api_key")
-    return Caller(tenant_id=row.tenant_id, key_id=row.id)
+    return _caller(row)
+
+
+def _caller(row: Any) -> Caller:
+    scopes = tuple(row.scopes) if row.scopes is not None else None
+    return Caller(tenant_id=row.tenant_id, key_id=row.id, scopes=scopes)
