@@ -136,7 +136,7 @@ def measure_webhooks(
         with endpoint() as (hook_url, taken):
             # The answering endpoint is given time to take every delivery (counted); the
             # hanging one none: its deliveries wait on the timeout and the backoff.
-            drain = 30.0 + recipients / 100 if name == "answering" else 0.0
+            drain = 120.0 + recipients / 100 if name == "answering" else 0.0
             out[name] = on_fresh(
                 lambda url, h=hook_url, n=name, d=drain: measure_send(
                     url, recipients, work / f"wh-{n}", sink, webhook_url=h, webhook_drain_seconds=d

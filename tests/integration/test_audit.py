@@ -122,6 +122,6 @@ def test_console_forms_and_admin_commands_are_recorded(
     admin = [e for e in entries(client) if e["actor"] == "admin"]
     assert [(e["action"], e["target"]) for e in admin] == [
         ("postroom key revoke", {"key_id": new_key[0]}),
-        ("postroom key create", {"key_id": new_key[0]}),
+        ("postroom key create", {"key_id": new_key[0], "scopes": None}),
     ]
     assert all(e["key_id"] is None and e["client_address"].startswith("cli:") for e in admin)
