@@ -49,5 +49,6 @@ def _url_safe(digest: bytes) -> str:
 
 
 def verify(key: bytes, signature: str, *parts: str) -> bool:
-    """Constant-time check of a signature made by :func:`sign`."""
-    return hmac.compare_digest(sign(key, *parts), signature)
+    """Constant-time check of a signature made by :func:`sign`; False for any other string
+    (compare_digest raises on a non-ASCII one, which a URL can carry)."""
+    return signature.isascii() and hmac.compare_digest(sign(key, *parts), signature)

@@ -467,6 +467,19 @@ def test_openapi_describes_every_endpoint_and_the_error_shape(live_server: LiveS
     create = paths["/api/v1/campaigns"]["post"]
     assert {"401", "404", "409", "422"} <= set(create["responses"])
     assert "HTTPBearer" in document["components"]["securitySchemes"]
+    # Every documented error is our ErrorBody, FastAPI's own 422 shape included; a body that
+    # cannot be parsed is a documented 400.
+    error_body = {"$ref": "#/components/schemas/ErrorBody"}
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            if "requestBody" in operation:
+                assert "400" in responses, (method, path)
+            for status, response in responses.items():
+                if status.startswith(("4", "5")):
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == error_body, (method, path, status)
+    assert "HTTPValidationError" not in document["components"]["schemas"]
 
 
 def test_nul_characters_are_refused_and_header_values_cleaned(client: ApiClient) -> None:

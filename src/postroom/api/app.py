@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio.to_thread
@@ -27,7 +28,7 @@ from postroom.api import (
     webhooks,
 )
 from postroom.api.audit import AuditTrail
-from postroom.api.errors import install_error_handlers
+from postroom.api.errors import describe_request_errors, install_error_handlers
 from postroom.api.request_ids import RequestIds
 from postroom.console.pages import mount as mount_console
 from postroom.db.engine import POOL_SIZE
@@ -78,6 +79,13 @@ def create_app(rt: Runtime, *, background: Background | None = None) -> FastAPI:
         rt.db, urlsplit(transport_url).scheme, breaker=breaker_name(transport_url)
     )
     install_error_handlers(app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            describe_request_errors(FastAPI.openapi(app))
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(AuditTrail, rt=rt)
     app.add_middleware(metrics.RequestMetrics)
     app.add_middleware(RequestIds)

@@ -52,7 +52,11 @@ def read_address(bounce_address: str, address: str) -> VerpAddress | None:
     """Which of our addresses ``address`` is, or None if it is not one of them (another
     domain, another mailbox, a malformed token)."""
     local, _, domain = bounce_address.lower().rpartition("@")
-    candidate = address.strip().strip("<>").lower()
+    candidate = address.strip().strip("<>")
+    if not candidate.isascii():
+        # Ours are all ASCII, and lower() would fold look-alikes into them (KELVIN SIGN to "k").
+        return None
+    candidate = candidate.lower()
     their_local, at, their_domain = candidate.rpartition("@")
     if not at or their_domain != domain:
         return None
