@@ -103,6 +103,20 @@ class _CheckedCodeGenerator(CodeGenerator):
             self.write(", ")
         self.write("))")
 
+    def _output_child_pre(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
+        if frame.eval_ctx.volatile or frame.eval_ctx.autoescape:
+            super()._output_child_pre(node, frame, finalize)
+            return
+        # Without escaping, str() of a str is the str itself: nothing is built, nothing to
+        # charge, so finalize is called for other values only (it runs for every {{ }}).
+        self.write("str(t_out if type(t_out := (")
+
+    def _output_child_post(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
+        if frame.eval_ctx.volatile or frame.eval_ctx.autoescape:
+            super()._output_child_post(node, frame, finalize)
+            return
+        self.write(")) is str else environment.finalize(t_out))")
+
     def visit_Compare(self, node: nodes.Compare, frame: Frame) -> None:
         # Comparing nested lists runs in C for as long as they are big: look at the clock first.
         self.write("(environment.check_time() or ")
