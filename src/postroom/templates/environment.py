@@ -103,6 +103,12 @@ class _CheckedCodeGenerator(CodeGenerator):
             self.write(", ")
         self.write("))")
 
+    def visit_Output(self, node: nodes.Output, frame: Frame) -> None:
+        super().visit_Output(node, frame)
+        if frame.buffer is not None:
+            # A macro's or block's output piles up in a list until it is joined: watch it.
+            self.writeline(f"environment.check_buffer({frame.buffer})")
+
     def _output_child_pre(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
         if frame.eval_ctx.volatile or frame.eval_ctx.autoescape:
             super()._output_child_pre(node, frame, finalize)
@@ -211,6 +217,12 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
 
     def check_time(self) -> None:
         current_budget().check_time()
+
+    def check_buffer(self, buffer: list[str]) -> None:
+        """The pieces of a macro's or block's output so far: each costs a list slot."""
+        budget = current_budget()
+        budget.check_fits(len(buffer) * 8)
+        budget.check_time()
 
 
 def _finalize(value: Any) -> Any:

@@ -7,6 +7,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from jinja2 import Template, meta, nodes
@@ -338,11 +339,14 @@ def _render_part(
     template: Template, fields: Mapping[str, str], part: str, budget: RenderBudget
 ) -> str:
     """Render one part, counting its output as it is written (Template.render, measured)."""
+    chunks: list[str] = []
     try:
-        # Collected first (references only: their number is bounded by the loop steps the
-        # clock allows), measured, and only then joined into one string.
-        chunks = list(template.root_render_func(template.new_context(dict(fields))))
-        budget.write(sum(map(len, chunks)))
+        stream = template.root_render_func(template.new_context(dict(fields)))
+        # Collected a slice at a time (references to the template's text, or values already
+        # charged), measured, and joined into one string only once the whole fits.
+        while batch := list(islice(stream, _CHUNKS_PER_CHECK)):
+            budget.write(sum(map(len, batch)))
+            chunks += batch
     except LimitExceeded as exc:
         raise _limit_error(exc, part) from None
     except RecursionError:
@@ -357,6 +361,9 @@ def _render_part(
             details={"part": part, "reason": type(exc).__name__},
         ) from exc
     return "".join(chunks)
+
+
+_CHUNKS_PER_CHECK = 1024
 
 
 def _limit_error(exc: LimitExceeded, part: str) -> RenderLimitExceeded:
