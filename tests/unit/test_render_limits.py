@@ -188,7 +188,14 @@ def test_only_plain_data_is_printed() -> None:
 def test_ordinary_methods_of_text_work_and_others_are_refused() -> None:
     template = compiled("{{ name.split(' ')|join('-') }} {{ name.replace('a', 'o') }}")
     assert template.render({"name": "ana b"}).html == "ana-b ono b"
-    for html in ("{{ name.format() }}", "{{ name.encode() }}", "{{ name.translate({}) }}"):
+    check = check_template("<p>\n{{ '{:.2f}'.format(price) }}</p>", "s")
+    assert not check.is_valid
+    assert (check.problems[0].line, check.problems[0].message) == (
+        2,
+        "'.format()' cannot be used: use the format filter",
+    )
+    assert compiled("{{ '%.2f'|format(price|float) }}").render({"price": "2"}).html == "2.00"
+    for html in ("{{ name['format']() }}", "{{ name.encode() }}", "{{ name.translate({}) }}"):
         with pytest.raises(RenderError):
             compiled(html).render({"name": "a"})
 

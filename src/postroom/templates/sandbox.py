@@ -307,6 +307,8 @@ def _forbidden(tree: nodes.Template) -> Iterator[tuple[int | None, str]]:
         for name in _names_used(node):
             if name.startswith("_") or "._" in name:
                 yield node.lineno, f"'{name}' cannot be used: names starting with '_' are private"
+        if isinstance(node, nodes.Getattr) and node.attr in ("format", "format_map"):
+            yield node.lineno, f"'.{node.attr}()' cannot be used: use the format filter"
 
 
 def _names_used(node: nodes.Node) -> Iterator[str]:
