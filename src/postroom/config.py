@@ -35,6 +35,11 @@ class Settings(BaseSettings):
 
     upload_url_ttl_seconds: int = Field(default=15 * 60, gt=0)
     template_max_bytes: int = Field(default=512 * 1024, gt=0)
+    # Each message's render (subject, HTML and text together): its size, its time, and the
+    # loop steps it may take; past one, the message fails with render_limit.
+    render_max_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
+    render_timeout_seconds: float = Field(default=1.0, gt=0)
+    render_max_iterations: int = Field(default=100_000, gt=0)
     file_max_bytes: int = Field(default=2 * 1024**3, gt=0)
     csv_max_columns: int = Field(default=1000, gt=0)
     csv_max_field_bytes: int = Field(default=64 * 1024, gt=0)

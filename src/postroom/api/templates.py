@@ -13,6 +13,7 @@ from postroom.api.errors import error_responses
 from postroom.api.scopes import needs
 from postroom.api.uploads import UploadTicket, ticket
 from postroom.templates import service
+from postroom.templates.limits import RenderLimits
 from postroom.tenants.service import authenticate
 from postroom.wiretext import OneLine, Text
 
@@ -90,6 +91,7 @@ def get_template(template_id: str, rt: RuntimeDep, key: ApiKeyDep) -> dict[str, 
                 template,
                 max_bytes=rt.settings.template_max_bytes,
                 now=rt.clock.now(),
+                limits=RenderLimits.from_settings(rt.settings),
             )
             template = service.get_template(conn, caller.tenant_id, template_id)
     return {

@@ -16,6 +16,7 @@ from postroom.errors import NotFound
 from postroom.files import service as file_service
 from postroom.runtime import Runtime
 from postroom.templates import service as template_service
+from postroom.templates.limits import RenderLimits
 
 router = APIRouter(tags=["uploads"])
 
@@ -85,7 +86,12 @@ def _record_upload(rt: Runtime, key: str) -> None:
         template = template_service.find_template_by_key(conn, key)
         if template is not None:
             template_service.record_template_upload(
-                conn, rt.blobs, template, max_bytes=rt.settings.template_max_bytes, now=now
+                conn,
+                rt.blobs,
+                template,
+                max_bytes=rt.settings.template_max_bytes,
+                now=now,
+                limits=RenderLimits.from_settings(rt.settings),
             )
             return
         file = file_service.find_file_by_key(conn, key)

@@ -68,11 +68,13 @@ def preview(
     from postroom.delivery.compose import Mailbox, MessageParts, compose_message
     from postroom.events.unsubscribe import unsubscribe_url
     from postroom.templates.builtins import message_fields, missing_variables
+    from postroom.templates.limits import RenderLimits
     from postroom.templates.sandbox import check_template, compile_template
 
     settings = load_settings()
+    limits = RenderLimits.from_settings(settings)
     html = _read_text(template, "template")
-    check = check_template(html, subject, max_bytes=settings.template_max_bytes)
+    check = check_template(html, subject, max_bytes=settings.template_max_bytes, limits=limits)
     if not check.is_valid:
         raise BadRequest(
             "The template is invalid: "
@@ -92,7 +94,7 @@ def preview(
         )
     link = unsubscribe_url(settings.base_url, PREVIEW_TOKEN)
     fields = message_fields(recipient.fields, recipient.email, link)
-    content = compile_template(html, subject).render(fields)
+    content = compile_template(html, subject, limits=limits).render(fields)
     name, address = parseaddr(sender or settings.default_from)
     message = compose_message(
         MessageParts(

@@ -10,6 +10,7 @@ from postroom.events.unsubscribe import unsubscribe_url
 from postroom.runtime import Runtime
 from postroom.templates import service as template_service
 from postroom.templates.builtins import message_fields
+from postroom.templates.limits import RenderLimits
 from postroom.templates.sandbox import RenderError, compile_template
 
 
@@ -33,7 +34,8 @@ def first_recipient_preview(rt: Runtime, tenant_id: str, campaign_id: str) -> Pr
     fields = message_fields(row, email, unsubscribe_url(rt.settings.base_url, "preview"))
     html = rt.blobs.read_bytes(template.blob_key).decode("utf-8-sig")
     try:
-        content = compile_template(html, template.subject).render(fields)
+        limits = RenderLimits.from_settings(rt.settings)
+        content = compile_template(html, template.subject, limits=limits).render(fields)
     except RenderError as exc:
         return Preview(recipient=email, subject=None, html=None, problem=exc.message)
     return Preview(recipient=email, subject=content.subject, html=content.html, problem=None)

@@ -8,6 +8,7 @@ from typing import BinaryIO
 from postroom.files import service as file_service
 from postroom.runtime import Runtime
 from postroom.templates import service as template_service
+from postroom.templates.limits import RenderLimits
 
 _CHUNK = 1024 * 1024
 
@@ -31,7 +32,12 @@ def store_template(rt: Runtime, tenant_id: str, name: str, subject: str, body: B
     with rt.db.write() as conn:
         template = template_service.get_template(conn, tenant_id, created.template_id)
         template_service.record_template_upload(
-            conn, rt.blobs, template, max_bytes=settings.template_max_bytes, now=rt.clock.now()
+            conn,
+            rt.blobs,
+            template,
+            max_bytes=settings.template_max_bytes,
+            now=rt.clock.now(),
+            limits=RenderLimits.from_settings(settings),
         )
     return created.template_id
 

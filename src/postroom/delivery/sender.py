@@ -34,6 +34,7 @@ from postroom.rates import parse_domain_rates, parse_rate
 from postroom.runtime import Runtime
 from postroom.suppressions import store as suppression_store
 from postroom.templates.builtins import message_fields
+from postroom.templates.limits import RenderLimits
 from postroom.templates.sandbox import CompiledTemplate, RenderError, TemplateCache
 from postroom.templates.service import get_template
 from postroom.tenants.service import rate_overrides
@@ -83,7 +84,7 @@ class Sender:
         self.rt = rt
         self.transport = transport
         self.worker_id = worker_id
-        self.templates = TemplateCache()
+        self.templates = TemplateCache(limits=RenderLimits.from_settings(rt.settings))
         self._contexts: dict[str, CampaignContext] = {}
         settings = rt.settings
         self.breaker_name = breaker_name(settings.transport_url)
@@ -291,7 +292,9 @@ class Sender:
         try:
             content = context.template.render(fields)
         except RenderError as exc:
-            prepared.failure = f"render_error: {exc.message}"
+            # render_error (a missing field, a refused construct) or render_limit (too big,
+            # too many loop steps, too slow): this message fails, the batch goes on.
+            prepared.failure = f"{exc.code}: {exc.message}"
             return prepared
         html = self._tracked(content.html, context, row.id, unsubscribe)
         message_id = f"{row.id}.{row.campaign_id}@{context.domain}"

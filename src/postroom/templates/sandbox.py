@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-import operator
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, meta, nodes
-from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2 import Template, meta, nodes
 
 from postroom.errors import PostroomError
+from postroom.templates.environment import SandboxEnvironment
+from postroom.templates.limits import (
+    LimitExceeded,
+    RenderBudget,
+    RenderLimits,
+    end_budget,
+    start_budget,
+)
 from postroom.templates.plaintext import html_to_text
 
 DEFAULT_MAX_BYTES = 512 * 1024
-
-# Sequence repetition and powers are the one-line ways to make a render eat all memory or CPU.
-_MAX_REPEATED_LENGTH = 100_000
-_MAX_NUMBER_BITS = 4096
 
 # Filters that look attributes up by a name given as a string argument.
 _ATTRIBUTE_FILTERS = frozenset(
@@ -78,13 +80,19 @@ class RenderError(PostroomError):
     status = 422
 
 
+class RenderLimitExceeded(RenderError):
+    """A message went over a render limit; ``details["limit"]`` names which one."""
+
+    code = "render_limit"
+
+
 _BLANK_LINE_RUNS = re.compile(r"\n(?:[ \t]*\n){2,}")
 
 
 class CompiledTemplate:
     """A template version compiled once and rendered for every message of a campaign."""
 
-    __slots__ = ("_html", "_subject", "_text", "variables")
+    __slots__ = ("_html", "_subject", "_text", "limits", "variables")
 
     def __init__(
         self,
@@ -92,22 +100,41 @@ class CompiledTemplate:
         subject: Template,
         variables: list[str],
         text: Template | None = None,
+        limits: RenderLimits | None = None,
     ) -> None:
         self._html = html
         self._subject = subject
         self._text = text
         self.variables = variables
+        self.limits = limits or RenderLimits()
 
     def render(self, fields: Mapping[str, str]) -> RenderedContent:
-        """Render subject, HTML and the derived text; raise RenderError on any failure."""
-        subject = _one_line(_render_part(self._subject, fields, "subject"))
-        html = _render_part(self._html, fields, "html")
+        """Render subject, HTML and the derived text within the limits; raise
+        RenderLimitExceeded (code "render_limit") past one, RenderError on any other failure."""
+        budget, token = start_budget(self.limits)
+        try:
+            content = self._render(fields, budget)
+        finally:
+            end_budget(token)
+        size = sum(map(_utf8_size, (content.subject, content.html, content.text)))
+        if size > self.limits.max_bytes:
+            detail = f"the message is larger than {self.limits.max_bytes} bytes"
+            raise _limit_error(LimitExceeded("rendered_size", detail), "html")
+        return content
+
+    def _render(self, fields: Mapping[str, str], budget: RenderBudget) -> RenderedContent:
+        subject = _one_line(_render_part(self._subject, fields, "subject", budget))
+        html = _render_part(self._html, fields, "html", budget)
         if self._text is not None:
             # Block tags ({% for %}...) between elements leave blank lines of their own.
-            text = _BLANK_LINE_RUNS.sub("\n\n", _render_part(self._text, fields, "text"))
+            text = _render_part(self._text, fields, "text", budget)
+            text = _BLANK_LINE_RUNS.sub("\n\n", text)
             return RenderedContent(subject=subject, html=html, text=text.lstrip("\n"))
         try:
             text = html_to_text(html)
+            budget.write(len(text))
+        except LimitExceeded as exc:
+            raise _limit_error(exc, "text") from None
         except Exception as exc:
             raise RenderError(
                 f"the text part could not be derived: {exc}", details={"part": "html"}
@@ -118,10 +145,11 @@ class CompiledTemplate:
 class TemplateCache:
     """Compiled templates by version key (such as a sha256 of the sources), least recent out."""
 
-    def __init__(self, max_entries: int = 256) -> None:
+    def __init__(self, max_entries: int = 256, limits: RenderLimits | None = None) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self.max_entries = max_entries
+        self.limits = limits
         self._entries: OrderedDict[str, CompiledTemplate] = OrderedDict()
         # Sender threads may share one cache; compiling happens outside the lock.
         self._lock = threading.Lock()
@@ -139,7 +167,7 @@ class TemplateCache:
             if compiled is not None:
                 self._entries.move_to_end(key)
                 return compiled
-        compiled = compile_template(html, subject)
+        compiled = compile_template(html, subject, limits=self.limits)
         with self._lock:
             self._entries[key] = compiled
             self._entries.move_to_end(key)
@@ -148,13 +176,42 @@ class TemplateCache:
         return compiled
 
 
-def check_template(html: str, subject: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> TemplateCheck:
-    """Say whether a template can be used, which fields it needs, and what is wrong with it."""
-    _, _, check = _examine(html, subject, max_bytes)
+def check_template(
+    html: str,
+    subject: str,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    limits: RenderLimits | None = None,
+) -> TemplateCheck:
+    """Say whether a template can be used, which fields it needs, and what is wrong with it.
+
+    A template that goes over a render limit with every field empty would go over it for
+    every message: it is invalid, with the limit named.
+    """
+    html_template, subject_template, check = _examine(html, subject, max_bytes)
+    if html_template is None or subject_template is None:
+        return check
+    text_template = _text_template(html, check.variables)
+    compiled = CompiledTemplate(
+        html_template, subject_template, check.variables, text_template, limits
+    )
+    try:
+        compiled.render(dict.fromkeys(check.variables, ""))
+    except RenderLimitExceeded as exc:
+        problem = TemplateProblem(None, exc.message, exc.details["part"])
+        return TemplateCheck(is_valid=False, variables=check.variables, problems=[problem])
+    except RenderError:
+        pass  # other data may well render: a missing field or a bad value is the data's fault
     return check
 
 
-def compile_template(html: str, subject: str, *, max_bytes: int | None = None) -> CompiledTemplate:
+def compile_template(
+    html: str,
+    subject: str,
+    *,
+    max_bytes: int | None = None,
+    limits: RenderLimits | None = None,
+) -> CompiledTemplate:
     """Compile a template for rendering; raise TemplateInvalid (code "template_invalid") if it
     fails check_template.
 
@@ -171,7 +228,7 @@ def compile_template(html: str, subject: str, *, max_bytes: int | None = None) -
             details={"problems": [_problem_body(problem) for problem in check.problems]},
         )
     text_template = _text_template(html, check.variables)
-    return CompiledTemplate(html_template, subject_template, check.variables, text_template)
+    return CompiledTemplate(html_template, subject_template, check.variables, text_template, limits)
 
 
 def _text_template(html: str, variables: list[str]) -> Template | None:
@@ -186,7 +243,7 @@ def _text_template(html: str, variables: list[str]) -> Template | None:
         source = html_to_text(html)
     except Exception:
         return None
-    environment = _SandboxEnvironment(autoescape=False)
+    environment = SandboxEnvironment(autoescape=False)
     environment.keep_trailing_newline = True  # html_to_text ends its text with one newline
     text, text_variables, problems = _examine_part("text", source, environment, None)
     if text is None or problems or not text_variables <= set(variables):
@@ -200,10 +257,10 @@ def _examine(
     html: str, subject: str, max_bytes: int | None
 ) -> tuple[Template | None, Template | None, TemplateCheck]:
     html_template, html_variables, html_problems = _examine_part(
-        "html", html, _SandboxEnvironment(autoescape=True), max_bytes
+        "html", html, SandboxEnvironment(autoescape=True), max_bytes
     )
     subject_template, subject_variables, subject_problems = _examine_part(
-        "subject", subject, _SandboxEnvironment(autoescape=False), max_bytes
+        "subject", subject, SandboxEnvironment(autoescape=False), max_bytes
     )
     problems = html_problems + subject_problems
     check = TemplateCheck(
@@ -215,7 +272,7 @@ def _examine(
 
 
 def _examine_part(
-    part: str, source: str, environment: _SandboxEnvironment, max_bytes: int | None
+    part: str, source: str, environment: SandboxEnvironment, max_bytes: int | None
 ) -> tuple[Template | None, set[str], list[TemplateProblem]]:
     """Parse, vet and compile one part; the template is None whenever there are problems."""
     size_bytes = len(source.encode("utf-8", "surrogatepass"))
@@ -250,6 +307,8 @@ def _forbidden(tree: nodes.Template) -> Iterator[tuple[int | None, str]]:
         for name in _names_used(node):
             if name.startswith("_") or "._" in name:
                 yield node.lineno, f"'{name}' cannot be used: names starting with '_' are private"
+        if isinstance(node, nodes.Getattr) and node.attr in ("format", "format_map"):
+            yield node.lineno, f"'.{node.attr}()' cannot be used: use the format filter"
 
 
 def _names_used(node: nodes.Node) -> Iterator[str]:
@@ -278,15 +337,46 @@ def _problem_body(problem: TemplateProblem) -> dict[str, Any]:
     return {"line": problem.line, "message": problem.message, "part": problem.part}
 
 
-def _render_part(template: Template, fields: Mapping[str, str], part: str) -> str:
+def _render_part(
+    template: Template, fields: Mapping[str, str], part: str, budget: RenderBudget
+) -> str:
+    """Render one part, counting its output as it is written (Template.render, measured)."""
+    chunks: list[str] = []
     try:
-        return template.render(fields)
+        stream = template.root_render_func(template.new_context(dict(fields)))
+        # Collected a slice at a time (references to the template's text, or values already
+        # charged), measured, and joined into one string only once the whole fits.
+        while batch := list(islice(stream, _CHUNKS_PER_CHECK)):
+            budget.write(sum(map(len, batch)))
+            chunks += batch
+    except LimitExceeded as exc:
+        raise _limit_error(exc, part) from None
+    except RecursionError:
+        exceeded = LimitExceeded("recursion", "macros or loops call themselves too deeply")
+        raise _limit_error(exceeded, part) from None
+    except MemoryError:
+        raise _limit_error(LimitExceeded("memory", "the render ran out of memory"), part) from None
     except Exception as exc:
         # Whatever went wrong, the message must not go out half-rendered.
         raise RenderError(
             f"the {part} could not be rendered: {exc}",
             details={"part": part, "reason": type(exc).__name__},
         ) from exc
+    return "".join(chunks)
+
+
+_CHUNKS_PER_CHECK = 1024
+
+
+def _limit_error(exc: LimitExceeded, part: str) -> RenderLimitExceeded:
+    return RenderLimitExceeded(
+        f"{exc.limit}: {exc.detail} (in the {part})",
+        details={"part": part, "limit": exc.limit},
+    )
+
+
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 def _one_line(subject: str) -> str:
@@ -299,41 +389,3 @@ def _one_line(subject: str) -> str:
 def _collapse_if_control(run: re.Match[str]) -> str:
     text = run.group()
     return " " if _HAS_CONTROL.search(text) else text
-
-
-class _SandboxEnvironment(ImmutableSandboxedEnvironment):
-    """Jinja's immutable sandbox with strict undefined names and no blow-up operators."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def __init__(self, *, autoescape: bool) -> None:
-        super().__init__(autoescape=autoescape, undefined=StrictUndefined)
-        # lipsum can generate arbitrarily long text and has no use in a campaign.
-        self.globals.pop("lipsum", None)
-
-    def call_binop(self, context: Context, operator_: str, left: Any, right: Any) -> Any:
-        if operator_ == "*":
-            _check_product_size(left, right)
-            _check_product_size(right, left)
-            return operator.mul(left, right)
-        if operator_ == "**":
-            _check_power_size(left, right)
-            return operator.pow(left, right)
-        return super().call_binop(context, operator_, left, right)
-
-
-def _check_product_size(left: Any, right: Any) -> None:
-    if not isinstance(right, int):
-        return
-    if isinstance(left, str | bytes | list | tuple):
-        if len(left) * right > _MAX_REPEATED_LENGTH:
-            raise SecurityError("the repeated value would be too long")
-    elif isinstance(left, int) and left.bit_length() + right.bit_length() > _MAX_NUMBER_BITS:
-        raise SecurityError("the product would be too large")
-
-
-def _check_power_size(base: Any, exponent: Any) -> None:
-    # Floats overflow with an error by themselves; integers just keep growing.
-    is_integer_power = isinstance(base, int) and isinstance(exponent, int) and exponent > 0
-    if is_integer_power and base.bit_length() * exponent > _MAX_NUMBER_BITS:
-        raise SecurityError("the power would be too large")

@@ -13,6 +13,7 @@ from postroom.blobs import BlobStore, PresignedUpload
 from postroom.db.tables import templates
 from postroom.errors import NotFound, Unprocessable
 from postroom.ids import new_id
+from postroom.templates.limits import RenderLimits
 from postroom.templates.sandbox import check_template
 
 TEMPLATE_CONTENT_TYPE = "text/html"
@@ -96,9 +97,17 @@ def find_template_by_key(conn: Connection, blob_key: str) -> Row[Any] | None:
 
 
 def record_template_upload(
-    conn: Connection, blobs: BlobStore, template: Row[Any], *, max_bytes: int, now: datetime
+    conn: Connection,
+    blobs: BlobStore,
+    template: Row[Any],
+    *,
+    max_bytes: int,
+    now: datetime,
+    limits: RenderLimits | None = None,
 ) -> None:
-    """Check the uploaded HTML and mark the template ``ready`` or ``invalid`` (with reasons).
+    """Check the uploaded HTML and mark the template ``ready`` or ``invalid`` (with reasons);
+    one that goes over a render limit (``limits``, default the defaults) even with empty
+    fields is invalid.
 
     Idempotent: a template that is no longer pending is left alone.
     """
@@ -116,7 +125,7 @@ def record_template_upload(
         problems = [{"line": None, "part": "html", "message": f"not UTF-8: {exc.reason}"}]
         values.update(status="invalid", errors=problems, variables=[])
     else:
-        check = check_template(html, template.subject, max_bytes=max_bytes)
+        check = check_template(html, template.subject, max_bytes=max_bytes, limits=limits)
         values.update(
             status="ready" if check.is_valid else "invalid",
             variables=check.variables,
