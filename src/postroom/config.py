@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -34,6 +35,13 @@ class Settings(BaseSettings):
     default_from: str = "Postroom <postroom@localhost>"
 
     upload_url_ttl_seconds: int = Field(default=15 * 60, gt=0)
+    # Request bodies. Above request_max_bytes a body answers 413 before it is read (uploads
+    # carry their own signed limit instead). Any body, uploads included, is cut off (408, the
+    # connection closed) when a span of request_body_timeout_seconds brings fewer than
+    # request_body_min_bytes_per_second * that span: a slow-loris client holds a slot.
+    request_max_bytes: int = Field(default=1024 * 1024, gt=0)
+    request_body_timeout_seconds: float = Field(default=30.0, gt=0)
+    request_body_min_bytes_per_second: int = Field(default=1024, ge=0)
     template_max_bytes: int = Field(default=512 * 1024, gt=0)
     # Each message's render (subject, HTML and text together): its size, its time, and the
     # loop steps it may take; past one, the message fails with render_limit.
@@ -120,8 +128,13 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError("POSTROOM_DOMAIN_RATE_LIMITS", str(exc)) from None
     if settings.bounce_address:
         _check_bounce_address(settings.bounce_address)
+    # Both reach mail headers (the From line; List-Unsubscribe URLs): no line breaks there.
+    for name in ("base_url", "default_from"):
+        if not getattr(settings, name).isprintable():
+            raise ConfigError(f"POSTROOM_{name.upper()}", "must not contain control characters")
+    _check_default_from(settings.default_from)
     base = urlsplit(settings.base_url)
-    if base.scheme not in ("http", "https") or not base.netloc:
+    if " " in settings.base_url or base.scheme not in ("http", "https") or not base.netloc:
         raise ConfigError("POSTROOM_BASE_URL", f"must be an http(s) URL, got {settings.base_url!r}")
     return settings
 
@@ -135,6 +148,23 @@ _BOUNCE_ADDRESS = re.compile(
     r"[A-Za-z0-9!#$%&'*/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*/=?^_`{|}~-]+)*"
     r"@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+"
 )
+
+
+#: An addr-spec as the composer will take it: no spaces, quotes, brackets or second "@".
+_PLAIN_ADDRESS = re.compile(r"[^\s\"(),:;<>@\[\\\]]+@[^\s\"(),:;<>@\[\\\]]+")
+
+
+def _check_default_from(value: str) -> None:
+    # parseaddr never fails: on something it cannot read it returns a fragment, which would
+    # become the From of every campaign without its own (and fail each at send time).
+    address = parseaddr(value)[1]
+    as_written = value.strip() == address or value.rstrip().endswith(f"<{address}>")
+    if not (_PLAIN_ADDRESS.fullmatch(address) and as_written):
+        raise ConfigError(
+            "POSTROOM_DEFAULT_FROM",
+            f"must be an address, optionally with a name: Name <address@example.com>; "
+            f"read {address!r} from {value!r}",
+        )
 
 
 def _check_bounce_address(address: str) -> None:

@@ -29,7 +29,9 @@ from postroom.api import (
 )
 from postroom.api.audit import AuditTrail
 from postroom.api.errors import describe_request_errors, install_error_handlers
+from postroom.api.request_body import BodyLimits, RequestBodyGuard
 from postroom.api.request_ids import RequestIds
+from postroom.api.security_headers import SecurityHeaders
 from postroom.console.pages import mount as mount_console
 from postroom.db.engine import POOL_SIZE
 from postroom.delivery.breaker import breaker_name
@@ -88,6 +90,19 @@ def create_app(rt: Runtime, *, background: Background | None = None) -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(AuditTrail, rt=rt)
     app.add_middleware(metrics.RequestMetrics)
+    # The middleware added last runs first: the security headers (and request ids) also go
+    # on the answers the body guard gives itself (413, 408).
+    settings = rt.settings
+    limits = BodyLimits(
+        max_bytes=settings.request_max_bytes,
+        timeout_seconds=settings.request_body_timeout_seconds,
+        min_bytes_per_second=settings.request_body_min_bytes_per_second,
+    )
+    app.add_middleware(RequestBodyGuard, limits=limits, has_own_limit=has_own_body_limit)
+    own_scripts = [
+        p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p
+    ]
+    app.add_middleware(SecurityHeaders, own_script_paths=own_scripts)
     app.add_middleware(RequestIds)
     for module in (
         public,
@@ -106,6 +121,14 @@ def create_app(rt: Runtime, *, background: Background | None = None) -> FastAPI:
         app.include_router(module.router)
     mount_console(app)
     return app
+
+
+def has_own_body_limit(method: str, path: str) -> bool:
+    """Bodies sized by their own rules: presigned uploads (the signed limit) and the console's
+    new-campaign form (the template and file limits)."""
+    return (method == "PUT" and path.startswith("/uploads/")) or (
+        method == "POST" and path == "/campaigns/new"
+    )
 
 
 def app_from_settings() -> FastAPI:

@@ -30,6 +30,7 @@ from postroom.campaigns.states import (
     CampaignStatus,
     MessageStatus,
 )
+from postroom.csvcells import neutralised_row
 from postroom.db.tables import (
     campaigns,
     files,
@@ -317,14 +318,6 @@ def list_messages(
     return MessagePage(messages=page, next_cursor=next_cursor)
 
 
-#: Spreadsheets run cells that start with these as formulas.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise_cell(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
-
-
 def row_report(conn: Connection, campaign_id: str, batch_rows: int = 2000) -> Iterator[str]:
     """The invalid and duplicate rows as CSV text chunks (row, email, reason, detail)."""
     buffer = io.StringIO()
@@ -340,12 +333,7 @@ def row_report(conn: Connection, campaign_id: str, batch_rows: int = 2000) -> It
         ).all()
         for issue in batch:
             writer.writerow(
-                [
-                    issue.row_number,
-                    neutralise_cell(issue.email),
-                    issue.reason,
-                    neutralise_cell(issue.detail),
-                ]
+                neutralised_row([issue.row_number, issue.email, issue.reason, issue.detail])
             )
         yield buffer.getvalue()
         buffer.seek(0)

@@ -238,12 +238,15 @@ def migrate() -> None:
 
 
 def _banner(rt: Runtime, host: str, port: int) -> None:
+    from postroom.observability.redaction import redact
+
     url = f"http://{host}:{port}"
     console.print(f"[bold]Postroom[/bold] on [link={url}]{url}[/link]")
     console.print(f"  console   [link={url}/signin]{url}/signin[/link] (sign in with an API key)")
     console.print(f"  database  {rt.db.safe_url}")
-    console.print(f"  storage   {rt.settings.storage_url}")
-    console.print(f"  transport {rt.settings.transport_url}")
+    # Redacted: an SMTP URL carries the relay's password.
+    console.print(f"  storage   {redact(rt.settings.storage_url)}")
+    console.print(f"  transport {redact(rt.settings.transport_url)}")
     console.print(
         "  API key   run [bold].venv/bin/postroom tenant create NAME[/bold] in another terminal"
     )

@@ -37,6 +37,7 @@ from postroom.tenants.scopes import ADMIN
 from postroom.tenants.service import authenticate
 from postroom.transports.capture import CaptureTransport
 from postroom.transports.outbox import list_outbox, read_outbox_message
+from postroom.wiretext import one_line
 
 router = APIRouter(include_in_schema=False)
 _ZONES = sorted(available_timezones())
@@ -246,7 +247,8 @@ def create_campaign(
             "hold": True,
         }
         if sender.strip() and sender.strip() != rt.settings.default_from:
-            from_name, from_email = parseaddr(sender)
+            # Line breaks go first: parseaddr reads a quoted name broken over lines as empty.
+            from_name, from_email = parseaddr(one_line(sender))
             fields["from"] = Sender(name=from_name or None, email=from_email)
         body = CampaignRequest.model_validate(fields)
         with rt.db.write() as conn:

@@ -15,6 +15,8 @@ from types import MappingProxyType
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from postroom.observability.redaction import SecretRedactor
+
 LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 #: What a line may be tagged with, through ``extra=`` or ``log_context``.
@@ -57,10 +59,10 @@ class JsonFormatter(logging.Formatter):
             value = record.__dict__.get(name)
             if value is not None:
                 line[name] = value
-        if record.exc_info:
-            line["exc"] = self.formatException(record.exc_info)
-        elif record.exc_text:
+        if record.exc_text:  # already formatted (and redacted) by SecretRedactor
             line["exc"] = record.exc_text
+        elif record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
         return json.dumps(line, ensure_ascii=False, default=str)
@@ -69,16 +71,27 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(format: str, *, level: int = logging.INFO) -> None:
     """Send all logging to stderr in ``format`` (``text`` or ``json``), replacing any handler
     the root logger had. With ``json`` uvicorn's loggers lose their own handlers and go
-    through the root's, so run uvicorn with ``log_config=None`` then."""
+    through the root's, so run uvicorn with ``log_config=None`` then.
+
+    Every line, uvicorn's included (with ``text`` it keeps its own handlers), passes through
+    ``SecretRedactor`` first: API keys, passwords and signatures never reach the output."""
     if format not in LOG_FORMATS:
         raise ValueError(f"unknown log format {format!r}; expected one of {', '.join(LOG_FORMATS)}")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if format == "json" else logging.Formatter(TEXT_FORMAT))
+    redactor = SecretRedactor()
+    handler.addFilter(redactor)
     root = logging.getLogger()
     for old in root.handlers[:]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    for name in UVICORN_LOGGERS:
+        # A logger's filters apply to the records it creates, whichever handlers then get
+        # them, and survive uvicorn's own logging setup (which replaces only handlers).
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, SecretRedactor) for f in logger.filters):
+            logger.addFilter(redactor)
     if format == "json":
         for name in UVICORN_LOGGERS:
             logger = logging.getLogger(name)

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from postroom.csvcells import neutralised_row
 from postroom.errors import BadRequest, NotFound
 from postroom.suppressions import store
 from postroom.suppressions.schemas import SuppressionPage, SuppressionView
@@ -53,7 +54,9 @@ def export_csv(conn: Connection, tenant_id: str) -> Iterator[str]:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["email", "reason", "detail", "created_at"])
     for row in store.every_row(conn, tenant_id):
-        writer.writerow([row.email, row.reason, row.detail or "", row.created_at.isoformat()])
+        writer.writerow(
+            neutralised_row([row.email, row.reason, row.detail or "", row.created_at.isoformat()])
+        )
         if out.tell() > 64 * 1024:
             yield out.getvalue()
             out.seek(0)
