@@ -123,7 +123,11 @@ def test_sign_in_with_the_keyboard_then_watch_a_campaign_complete(
     expect(page.locator("#row-issues tbody tr").first).to_contain_text("not-an-address")
     expect(page.locator("#row-issues tbody tr").nth(1)).to_contain_text("duplicate")
     assert smtp_relay.received == []
+    # Tall enough that the preview frame is painted (Chromium leaves out-of-process frames
+    # below the viewport blank in a full-page capture).
+    page.set_viewport_size({"width": 1280, "height": 2400})
     shot(page, "review")
+    page.set_viewport_size({"width": 1280, "height": 800})
     url = page.url
     page.get_by_role("button", name="Confirm").click()
     # The counts change without a reload: htmx polls the live fragment.
