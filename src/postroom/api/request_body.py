@@ -165,7 +165,7 @@ async def _answer(scope: Scope, receive: Receive, send: Send, error: PostroomErr
 def _content_length(scope: Scope) -> int | None:
     for name, value in scope["headers"]:
         if name == b"content-length":
-            return int(value) if value.isdigit() else None
+            return int(value) if value.isascii() and value.isdigit() else None
     return None
 
 

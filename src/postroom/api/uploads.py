@@ -66,7 +66,7 @@ async def upload(key: str, request: Request) -> dict[str, Any]:
         now=rt.clock.now(),
     )
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise upload_too_large(max_bytes)
     writer = store.writer(key, max_bytes=max_bytes)
     try:

@@ -44,7 +44,7 @@ def page(conn: Connection, tenant_id: str, *, cursor: str | None, limit: int) ->
     """The tenant's entries, newest first; ``next_cursor`` continues to older ones."""
     query = select(audit_log).where(audit_log.c.tenant_id == tenant_id)
     if cursor is not None:
-        if not cursor.isdigit():
+        if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
             raise BadRequest("That cursor is not one this API gave out.", code="invalid_cursor")
         query = query.where(audit_log.c.id < int(cursor))
     rows = conn.execute(query.order_by(audit_log.c.id.desc()).limit(limit + 1)).all()

@@ -66,7 +66,7 @@ class LocalBlobStore:
             self._signing_key, signature, "PUT", key, expires, max_bytes, signed_type
         ):
             raise Forbidden("The upload URL's signature is not valid.", code="invalid_signature")
-        if not expires.isdigit() or int(expires) < now.timestamp():
+        if not (expires.isascii() and expires.isdigit()) or int(expires) < now.timestamp():
             raise Forbidden("The upload URL has expired; ask for a new one.", code="url_expired")
         if (content_type or "").split(";")[0].strip().lower() != signed_type.lower():
             raise UnsupportedMediaType(

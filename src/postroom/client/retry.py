@@ -29,7 +29,7 @@ def retry_after(value: str | None, *, now: datetime | None = None) -> float | No
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return min(CAP_SECONDS, float(value))
     try:
         when = parsedate_to_datetime(value)

@@ -38,7 +38,7 @@ def verify_webhook(
     candidates: list[str] = []
     for part in signature_header.split(","):
         name, _, value = part.strip().partition("=")
-        if name == "t" and value.isdigit():
+        if name == "t" and value.isascii() and value.isdigit():
             timestamp = int(value)
         elif name == "v1":
             candidates.append(value)

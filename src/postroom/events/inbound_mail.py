@@ -184,7 +184,7 @@ def _message_of_report(
     for message_id in report.message_ids:
         pk, dot, rest = message_id.partition(".")
         campaign_id = rest.partition("@")[0]
-        if not dot or not pk.isdigit() or len(pk) > 18 or not campaign_id:
+        if not dot or not (pk.isascii() and pk.isdigit()) or len(pk) > 18 or not campaign_id:
             continue
         message = store.message_by_id(conn, int(pk))
         if message is not None and message.campaign_id == campaign_id:

@@ -28,7 +28,7 @@ def unsubscribe_url(base_url: str, token: str) -> str:
 def message_of_token(key: bytes, token: str) -> int | None:
     """The message a token names, or None for anything forged, altered or malformed."""
     pk, dot, signature = token.partition(".")
-    if not dot or not pk.isdigit() or len(pk) > 18:
+    if not dot or not (pk.isascii() and pk.isdigit()) or len(pk) > 18:
         return None
     return int(pk) if verify(key, signature, _PURPOSE, pk) else None
 

@@ -164,7 +164,7 @@ def _checked_events(requested: list[str]) -> list[str]:
 
 
 def _decode_cursor(cursor: str) -> int:
-    if not cursor.isdigit():
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
         raise BadRequest("That cursor is not one this API gave out.", code="invalid_cursor")
     return int(cursor)
 
