@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -25,6 +26,12 @@ if TYPE_CHECKING:
     from tests.support.moto_ses import MotoSes
 
 PG_URL_VARIABLE = "POSTROOM_TEST_DATABASE_URL"
+
+# Generated inputs (hypothesis, schemathesis) are the same on every run of `make test`, so a
+# run passes or fails on the code alone; POSTROOM_HYPOTHESIS_PROFILE=explore draws new ones.
+hypothesis_settings.register_profile("fixed", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("POSTROOM_HYPOTHESIS_PROFILE", "fixed"))
 
 
 def pytest_report_header() -> str:
