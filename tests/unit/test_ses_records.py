@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from postroom.db.tables import EVENT_TYPES
 from postroom.events.ses_records import (
-    EVENT_TYPES,
     ProviderEvent,
     UnknownSesRecord,
     parse_ses_record,

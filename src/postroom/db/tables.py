@@ -34,6 +34,19 @@ metadata = MetaData(
 #: Every message status (campaigns.states spells them for the API; the schema needs the names).
 #: What happened after hand-over, counted once per message (unique recipients).
 ENGAGEMENT_COUNTS = ("delivered", "bounced", "complained", "opened", "clicked", "unsubscribed")
+#: Every type of event the event store keeps (the API's filter, webhook subscriptions).
+EVENT_TYPES = (
+    "sent",
+    "delivered",
+    "deferred",
+    "bounced",
+    "complained",
+    "opened",
+    "clicked",
+    "unsubscribed",
+    "rejected",
+    "failed",
+)
 
 MESSAGE_STATUSES = (
     "queued",

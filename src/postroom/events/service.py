@@ -13,11 +13,11 @@ from sqlalchemy import Connection, select
 from postroom.campaigns.cursors import decode_cursor, encode_cursor
 from postroom.campaigns.queue import OUTCOME_EVENTS, OWN_SOURCE
 from postroom.campaigns.service import get_message_row, message_transitions
-from postroom.db.tables import messages
+from postroom.db.tables import EVENT_TYPES, messages
 from postroom.errors import BadRequest
 from postroom.events import store
 from postroom.events.schemas import EventPage, EventView, MessageDetail, TimelineEntry
-from postroom.events.ses_records import EVENT_TYPES, ProviderEvent
+from postroom.events.ses_records import ProviderEvent
 from postroom.suppressions import store as suppression_store
 
 log = logging.getLogger(__name__)

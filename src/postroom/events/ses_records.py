@@ -20,19 +20,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-EVENT_TYPES = (
-    "sent",
-    "delivered",
-    "deferred",
-    "bounced",
-    "complained",
-    "opened",
-    "clicked",
-    "unsubscribed",
-    "rejected",
-    "failed",
-)
-
 
 @dataclass(frozen=True, slots=True)
 class ProviderEvent:

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-#: What happened to one message (the event store's types).
-MESSAGE_EVENT_TYPES = (
-    "sent",
-    "delivered",
-    "deferred",
-    "bounced",
-    "complained",
-    "opened",
-    "clicked",
-    "unsubscribed",
-    "rejected",
-    "failed",
-)
+from postroom.db.tables import EVENT_TYPES as STORED_EVENT_TYPES
+
+#: What happened to one message: the event store's types.
+MESSAGE_EVENT_TYPES = STORED_EVENT_TYPES
 #: A campaign reaching its end.
 CAMPAIGN_EVENT_TYPES = ("campaign.completed", "campaign.failed", "campaign.cancelled")
 #: Subscribes to every type, including types added later.

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Select,
     String,
     and_,
     cast,
@@ -45,21 +46,22 @@ _DELIVERY_COLUMNS = (
 )
 
 
+def _subscribed_endpoints(tenant_id: str, event_type: str) -> Select[tuple[str]]:
+    """The tenant's active endpoints that want this type of event (an indexed look)."""
+    return (
+        select(webhook_subscriptions.c.endpoint_id)
+        .join(webhook_endpoints, webhook_endpoints.c.id == webhook_subscriptions.c.endpoint_id)
+        .where(
+            webhook_subscriptions.c.tenant_id == tenant_id,
+            webhook_subscriptions.c.event_type.in_((event_type, EVERY_TYPE)),
+            webhook_endpoints.c.status == "active",
+        )
+    )
+
+
 def has_subscribers(conn: Connection, tenant_id: str, event_type: str) -> bool:
     """Whether an active endpoint of the tenant wants this type of event."""
-    return (
-        conn.execute(
-            select(webhook_subscriptions.c.endpoint_id)
-            .join(webhook_endpoints, webhook_endpoints.c.id == webhook_subscriptions.c.endpoint_id)
-            .where(
-                webhook_subscriptions.c.tenant_id == tenant_id,
-                webhook_subscriptions.c.event_type.in_((event_type, EVERY_TYPE)),
-                webhook_endpoints.c.status == "active",
-            )
-            .limit(1)
-        ).first()
-        is not None
-    )
+    return conn.execute(_subscribed_endpoints(tenant_id, event_type).limit(1)).first() is not None
 
 
 def enqueue_for_events(
@@ -135,21 +137,7 @@ def enqueue_payload(
 ) -> None:
     """Deliveries for an event that lives outside the event store (a campaign's status
     change): its data travels in the delivery row, under one id for every endpoint."""
-    endpoint_ids = list(
-        conn.execute(
-            select(webhook_endpoints.c.id)
-            .distinct()
-            .join(
-                webhook_subscriptions,
-                webhook_subscriptions.c.endpoint_id == webhook_endpoints.c.id,
-            )
-            .where(
-                webhook_endpoints.c.tenant_id == tenant_id,
-                webhook_endpoints.c.status == "active",
-                webhook_subscriptions.c.event_type.in_((event_type, EVERY_TYPE)),
-            )
-        ).scalars()
-    )
+    endpoint_ids = set(conn.execute(_subscribed_endpoints(tenant_id, event_type)).scalars())
     if not endpoint_ids:
         return
     event_uid = new_id("evt")
