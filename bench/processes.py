@@ -80,6 +80,7 @@ class Platform:
             POSTROOM_POLL_INTERVAL_SECONDS="0.2",
             POSTROOM_SEND_BATCH_SIZE="500",
             POSTROOM_LEASE_SECONDS="600",
+            POSTROOM_WEBHOOK_ALLOW_PRIVATE_ADDRESSES="true",  # the receiver is on 127.0.0.1
         )
         return env
 

@@ -147,6 +147,8 @@ def make_settings(database_url: str, tmp_path: Path, port: int, **overrides: obj
         "poll_interval_seconds": 0.05,
         "retry_base_seconds": 0.2,
         "retry_cap_seconds": 1.0,
+        # Test receivers listen on 127.0.0.1; tests of the refusal turn this off again.
+        "webhook_allow_private_addresses": True,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(default=64, gt=0, le=256)
     webhook_endpoint_concurrency: int = Field(default=16, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Off: webhooks go to public addresses only (no loopback, private, link-local or
+    # metadata addresses), so a tenant cannot reach the network behind Postroom through them.
+    webhook_allow_private_addresses: bool = False
 
     log_format: Literal["text", "json"] = "text"
 

@@ -291,7 +291,9 @@ def frozen(database_url: str, tmp_path: Path, server_port: int) -> Iterator[Runt
 def endpoint(rt: Runtime, url: str, events: list[str]) -> tuple[str, str]:
     with rt.db.write() as conn:
         tenant_id, _key = create_tenant(conn, "acme", rt.clock.now())
-        created = webhooks.create(conn, tenant_id, WebhookRequest(url=url, events=events), START)
+        created = webhooks.create(
+            conn, tenant_id, WebhookRequest(url=url, events=events), START, allow_private=True
+        )
     return tenant_id, created.id
 
 
@@ -367,7 +369,9 @@ def test_an_endpoint_failing_for_three_days_is_disabled(frozen: Runtime) -> None
         with frozen.db.write() as conn:
             from postroom.webhooks.schemas import WebhookUpdate
 
-            webhooks.change(conn, tenant_id, hook, WebhookUpdate(enabled=True), clock.now())
+            webhooks.change(
+                conn, tenant_id, hook, WebhookUpdate(enabled=True), clock.now(), allow_private=True
+            )
         announce(frozen, tenant_id, 5)
         receiver.answer = lambda _n: Answer(200)
         assert deliver(frozen) == 1

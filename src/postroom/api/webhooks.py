@@ -37,7 +37,13 @@ def create_webhook(body: WebhookRequest, rt: RuntimeDep, caller: CallerDep) -> W
     """Register an endpoint for the given event types. The answer holds its signing secret,
     which is never shown again."""
     with rt.db.write() as conn:
-        return service.create(conn, caller.tenant_id, body, rt.clock.now())
+        return service.create(
+            conn,
+            caller.tenant_id,
+            body,
+            rt.clock.now(),
+            allow_private=rt.settings.webhook_allow_private_addresses,
+        )
 
 
 @router.get("", response_model=WebhookList, responses=error_responses(401))
@@ -58,7 +64,14 @@ def update_webhook(
 ) -> WebhookView:
     """Change the URL, the event types or the description; ``enabled`` turns it off or on."""
     with rt.db.write() as conn:
-        return service.change(conn, caller.tenant_id, webhook_id, body, rt.clock.now())
+        return service.change(
+            conn,
+            caller.tenant_id,
+            webhook_id,
+            body,
+            rt.clock.now(),
+            allow_private=rt.settings.webhook_allow_private_addresses,
+        )
 
 
 @router.delete("/{webhook_id}", status_code=204, responses=error_responses(401, 404))

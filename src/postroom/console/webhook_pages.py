@@ -38,7 +38,13 @@ def add_webhook(
     try:
         body = WebhookRequest(url=url, events=events or [], description=description or None)
         with rt.db.write() as conn:
-            created = webhooks.create(conn, caller.tenant_id, body, rt.clock.now())
+            created = webhooks.create(
+                conn,
+                caller.tenant_id,
+                body,
+                rt.clock.now(),
+                allow_private=rt.settings.webhook_allow_private_addresses,
+            )
     except ValidationError as exc:
         problem = exc.errors()[0]
         field = str(problem["loc"][0]) if problem["loc"] else "form"
@@ -69,7 +75,14 @@ def webhook_action(
         with rt.db.write() as conn:
             if action in ("enable", "disable"):
                 change = WebhookUpdate(enabled=action == "enable")
-                webhooks.change(conn, caller.tenant_id, webhook_id, change, now)
+                webhooks.change(
+                    conn,
+                    caller.tenant_id,
+                    webhook_id,
+                    change,
+                    now,
+                    allow_private=rt.settings.webhook_allow_private_addresses,
+                )
             elif action == "rotate":
                 secret = webhooks.rotate_secret(conn, caller.tenant_id, webhook_id, now).secret
             elif action == "delete":

@@ -19,6 +19,7 @@ from postroom import __version__
 from postroom.observability.logs import log_step_failure
 from postroom.runtime import Runtime
 from postroom.webhooks import delivery_queue
+from postroom.webhooks.destinations import PinnedRequest, PrivateDestination, pinned_request
 from postroom.webhooks.payloads import event_body
 from postroom.webhooks.retry_policy import RetryPolicy
 from postroom.webhooks.signature import signature_header
@@ -43,6 +44,7 @@ class WebhookDispatcher:
         self.concurrency = settings.webhook_concurrency
         self.per_endpoint = settings.webhook_endpoint_concurrency
         self.timeout = settings.webhook_timeout_seconds
+        self.allow_private = settings.webhook_allow_private_addresses
         self.http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(self.timeout),
             follow_redirects=False,
@@ -140,15 +142,24 @@ class WebhookDispatcher:
         status_code: int | None = None
         retry_after: float | None = None
         try:
+            target = PinnedRequest(delivery.url)
+            if not self.allow_private:
+                target = await pinned_request(delivery.url)
             async with self.http.stream(
-                "POST", delivery.url, content=body, headers=headers
+                "POST",
+                target.url,
+                content=body,
+                headers={**headers, **target.headers},
+                extensions=target.extensions,
             ) as response:
                 status_code = response.status_code
                 retry_after = _retry_after(response.headers.get("Retry-After"))
                 answer = await _first_bytes(response)
         except httpx.TimeoutException:
             error = f"no answer within {self.timeout:g} s"
-        except httpx.HTTPError as exc:
+        except PrivateDestination as exc:
+            error = f"refused: {exc}"[:KEPT_ANSWER_BYTES]
+        except (httpx.HTTPError, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}".strip()[:KEPT_ANSWER_BYTES]
         else:
             if 200 <= status_code < 300:

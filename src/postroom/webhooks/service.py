@@ -13,6 +13,7 @@ from postroom.errors import BadRequest, Conflict, NotFound, Unprocessable
 from postroom.ids import new_id
 from postroom.webhooks import store
 from postroom.webhooks.catalogue import EVENT_TYPES, EVERY_TYPE
+from postroom.webhooks.destinations import registration_problem
 from postroom.webhooks.schemas import (
     DeliveryPage,
     DeliveryView,
@@ -29,8 +30,15 @@ from postroom.webhooks.signature import new_secret
 MAX_ENDPOINTS_PER_TENANT = 20
 
 
-def create(conn: Connection, tenant_id: str, body: WebhookRequest, now: datetime) -> WebhookCreated:
-    url = _checked_url(body.url)
+def create(
+    conn: Connection,
+    tenant_id: str,
+    body: WebhookRequest,
+    now: datetime,
+    *,
+    allow_private: bool,
+) -> WebhookCreated:
+    url = _checked_url(body.url, allow_private=allow_private)
     event_types = _checked_events(body.events)
     if store.count_endpoints(conn, tenant_id) >= MAX_ENDPOINTS_PER_TENANT:
         raise Conflict(
@@ -69,12 +77,18 @@ def list_all(conn: Connection, tenant_id: str) -> WebhookList:
 
 
 def change(
-    conn: Connection, tenant_id: str, endpoint_id: str, body: WebhookUpdate, now: datetime
+    conn: Connection,
+    tenant_id: str,
+    endpoint_id: str,
+    body: WebhookUpdate,
+    now: datetime,
+    *,
+    allow_private: bool,
 ) -> WebhookView:
     endpoint = _endpoint(conn, tenant_id, endpoint_id)
     values: dict[str, Any] = {"updated_at": now}
     if body.url is not None:
-        values["url"] = _checked_url(body.url)
+        values["url"] = _checked_url(body.url, allow_private=allow_private)
     if "description" in body.model_fields_set:
         values["description"] = body.description
     event_types = _checked_events(body.events) if body.events is not None else None
@@ -131,10 +145,11 @@ def _endpoint(conn: Connection, tenant_id: str, endpoint_id: str) -> Row[Any]:
     return endpoint
 
 
-def _checked_url(url: str) -> str:
+def _checked_url(url: str, *, allow_private: bool) -> str:
     url = url.strip()
     parts = urlsplit(url)
     problem = None
+    code = "invalid_webhook_url"
     if parts.scheme not in ("http", "https"):
         problem = "must be an http or https URL"
     elif not parts.hostname:
@@ -143,10 +158,11 @@ def _checked_url(url: str) -> str:
         problem = "must not carry a user name or password (sign-in is by the signature)"
     elif parts.fragment:
         problem = "must not have a #fragment"
+    elif not allow_private:
+        problem = registration_problem(parts.hostname or "")
+        code = "private_webhook_address"
     if problem is not None:
-        raise Unprocessable(
-            f"The webhook URL {problem}.", code="invalid_webhook_url", details={"url": url}
-        )
+        raise Unprocessable(f"The webhook URL {problem}.", code=code, details={"url": url})
     return url
 
 
