@@ -22,6 +22,7 @@ from tests.support.live_server import LiveServer
 from tests.support.oauth_issuer import AUDIENCE, OAuthIssuer, forged, new_rsa_key, public_pem
 
 INVALID_TOKEN = 'Bearer realm="postroom", error="invalid_token"'
+TICKETS = "/api/v1/templates/presigned-url"
 
 
 @pytest.fixture
@@ -39,8 +40,9 @@ def new_tenant(rt: Runtime, name: str) -> str:
     return tenant_id
 
 
-def call(base_url: Any, token: str, method: str = "GET", path: str = "/api/v1/campaigns",
-         **kwargs: Any) -> httpx.Response:  # fmt: skip
+def call(
+    base_url: Any, token: str, method: str = "GET", path: str = "/api/v1/campaigns", **kwargs: Any
+) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"}
     return httpx.request(method, f"{base_url}{path}", headers=headers, timeout=30, **kwargs)
 
@@ -54,8 +56,7 @@ def test_a_token_does_what_its_scopes_allow_for_its_tenant(
     token = issuer.token(tenant_id, "openid campaigns:read templates:write")
 
     assert call(url, token).json() == {"campaigns": [], "next_cursor": None}
-    ticket = call(url, token, "POST", "/api/v1/templates/presigned-url",
-                  json={"name": "welcome", "subject": "Hi"})  # fmt: skip
+    ticket = call(url, token, "POST", TICKETS, json={"name": "welcome", "subject": "Hi"})
     assert ticket.status_code == 201, ticket.text
     template_id = ticket.json()["template_id"]
     refused = call(url, token, "POST", "/api/v1/suppressions", json={"email": "x@example.com"})
@@ -69,8 +70,7 @@ def test_a_token_does_what_its_scopes_allow_for_its_tenant(
     # An EC key, scopes as a list in `scp`, a subject too long for the audit column as it is.
     long_subject = "service-account-" + "x" * 40 + "@globex.example"
     writer = issuer.token(tenant_id, None, kid="ec-1", scp=["templates:write"], sub=long_subject)
-    again = call(url, writer, "POST", "/api/v1/templates/presigned-url",
-                 json={"name": "other", "subject": "Hi"})  # fmt: skip
+    again = call(url, writer, "POST", TICKETS, json={"name": "other", "subject": "Hi"})
     assert again.status_code == 201, again.text
 
     admin = httpx.Client(base_url=url, headers={"X-API-Key": issuer.token(tenant_id, "admin")})
@@ -79,8 +79,8 @@ def test_a_token_does_what_its_scopes_allow_for_its_tenant(
     finally:
         admin.close()
     assert [(e["actor"], e["key_id"], e["action"], e["status"]) for e in log] == [
-        ("api", oauth_key_id(long_subject), "POST /api/v1/templates/presigned-url", 201),
-        ("api", "oauth:svc-reporting", "POST /api/v1/templates/presigned-url", 201),
+        ("api", oauth_key_id(long_subject), f"POST {TICKETS}", 201),
+        ("api", "oauth:svc-reporting", f"POST {TICKETS}", 201),
     ]
     assert len(oauth_key_id(long_subject)) == 40
 
@@ -100,8 +100,14 @@ def test_bad_tokens_are_refused_with_their_reason(
     url = keyed.http.base_url
     tenant_id = new_tenant(rt, "globex")
     now = int(time.time())
-    claims = {"iss": issuer.url, "aud": AUDIENCE, "sub": "mallory", "exp": now + 300,
-              "postroom_tenant": tenant_id, "scope": "admin"}  # fmt: skip
+    claims = {
+        "iss": issuer.url,
+        "aud": AUDIENCE,
+        "sub": "mallory",
+        "exp": now + 300,
+        "postroom_tenant": tenant_id,
+        "scope": "admin",
+    }
     rsa_pem = public_pem(issuer.keys["rsa-1"])
 
     assert call(url, issuer.token(tenant_id, exp=now - 5)).status_code == 200  # within leeway
