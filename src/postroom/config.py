@@ -108,6 +108,19 @@ class Settings(BaseSettings):
 
     log_format: Literal["text", "json"] = "text"
 
+    # OAuth 2.0 bearer tokens (JWTs) beside API keys; an empty issuer turns them off. The
+    # signing keys come from the JWKS URL, else from the issuer's OpenID configuration.
+    oauth_issuer: str = ""
+    oauth_audience: str = ""
+    oauth_jwks_url: str = ""
+    oauth_tenant_claim: str = "postroom_tenant"
+    oauth_scope_claim: str = "scope"
+    oauth_algorithms: str = "RS256,ES256,PS256,EdDSA"
+    oauth_leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+    # The soonest the JWKS is fetched again for a key id it lacks (a rotation at the issuer,
+    # or a made-up kid: a flood of those must not become a flood of fetches).
+    oauth_jwks_refetch_seconds: float = Field(default=30.0, gt=0)
+
 
 def load_settings(**overrides: object) -> Settings:
     """Read and check settings; raise ConfigError naming the variable for anything bad."""
@@ -139,7 +152,59 @@ def load_settings(**overrides: object) -> Settings:
     base = urlsplit(settings.base_url)
     if " " in settings.base_url or base.scheme not in ("http", "https") or not base.netloc:
         raise ConfigError("POSTROOM_BASE_URL", f"must be an http(s) URL, got {settings.base_url!r}")
+    if settings.oauth_issuer:
+        _check_oauth(settings)
     return settings
+
+
+#: Signature algorithms a bearer token may use: public-key ones only. ``none`` and the HMAC
+#: family (HS*) are never allowed: a public key must not be usable as a shared secret.
+OAUTH_ALGORITHMS = (
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+)  # fmt: skip
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def oauth_algorithms(settings: Settings) -> list[str]:
+    """POSTROOM_OAUTH_ALGORITHMS as a list, in the order given."""
+    return [name.strip() for name in settings.oauth_algorithms.split(",") if name.strip()]
+
+
+def _check_oauth(settings: Settings) -> None:
+    _check_oauth_url("POSTROOM_OAUTH_ISSUER", settings.oauth_issuer)
+    if settings.oauth_jwks_url:
+        _check_oauth_url("POSTROOM_OAUTH_JWKS_URL", settings.oauth_jwks_url)
+    if not settings.oauth_audience.strip():
+        raise ConfigError(
+            "POSTROOM_OAUTH_AUDIENCE", "must be set when POSTROOM_OAUTH_ISSUER is (the aud claim)"
+        )
+    for name in ("oauth_tenant_claim", "oauth_scope_claim"):
+        if not getattr(settings, name).strip():
+            raise ConfigError(f"POSTROOM_{name.upper()}", "must name a claim")
+    algorithms = oauth_algorithms(settings)
+    unknown = [name for name in algorithms if name not in OAUTH_ALGORITHMS]
+    if unknown or not algorithms:
+        problem = f"{unknown[0]!r} is not allowed" if unknown else "give at least one"
+        raise ConfigError(
+            "POSTROOM_OAUTH_ALGORITHMS",
+            f"{problem}; choose from {','.join(OAUTH_ALGORITHMS)} (never none or HS*)",
+        )
+
+
+def is_trusted_oauth_url(url: str) -> bool:
+    """Whether keys may be fetched from ``url``: https, or plain http to this machine only
+    (development and tests)."""
+    parts = urlsplit(url)
+    is_loopback = parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
+    return " " not in url and bool(parts.hostname) and (parts.scheme == "https" or is_loopback)
+
+
+def _check_oauth_url(variable: str, url: str) -> None:
+    if not is_trusted_oauth_url(url):
+        raise ConfigError(
+            variable,
+            f"must be an https:// URL (http:// only to 127.0.0.1 or localhost), got {url!r}",
+        )
 
 
 #: The longest local part a bounce address may have: "+u-", an 18-digit message id, "-" and

@@ -11,6 +11,7 @@ from postroom.clock import Clock, SystemClock
 from postroom.config import Settings, load_settings, resolve_secret_key
 from postroom.db.engine import Database
 from postroom.db.wakeups import Wakeups
+from postroom.oauth import TokenVerifier, open_token_verifier
 
 
 @dataclass
@@ -26,6 +27,8 @@ class Runtime:
     #: Fetches an https URL on an Amazon SNS host (signing certificates, subscription
     #: confirmations); None: the real one, over the network. Tests serve their own.
     sns_fetch: Callable[[str], bytes] | None = None
+    #: Checks OAuth bearer tokens (JWTs); None: OAuth is off and only API keys are taken.
+    oauth: TokenVerifier | None = None
 
     def close(self) -> None:
         self.db.dispose()
@@ -50,4 +53,5 @@ def build_runtime(
         blobs=blobs,
         clock=clock or SystemClock(),
         secret_key=secret_key,
+        oauth=open_token_verifier(settings),
     )

@@ -82,10 +82,25 @@ def error_response(error: PostroomError, headers: dict[str, str] | None = None) 
     return JSONResponse(error.to_body(), status_code=error.status, headers=headers)
 
 
+def bearer_challenge(error: PostroomError) -> dict[str, str] | None:
+    """The ``WWW-Authenticate`` header RFC 6750 asks of a refused bearer credential (an API key
+    or an OAuth token): 401 names it invalid unless none was sent, 403 names the scope."""
+    if error.status == 401:
+        problem = "" if error.code == "missing_api_key" else ', error="invalid_token"'
+        return {"WWW-Authenticate": f'Bearer realm="postroom"{problem}'}
+    if error.code == "missing_scope":
+        scope = error.details.get("scope", "")
+        return {
+            "WWW-Authenticate": f'Bearer realm="postroom", error="insufficient_scope", '
+            f'scope="{scope}"'
+        }
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PostroomError)
     async def _postroom(_request: Request, exc: PostroomError) -> JSONResponse:
-        return error_response(exc)
+        return error_response(exc, headers=bearer_challenge(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -37,5 +37,10 @@ def parse_key(plaintext: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
+def claims_to_be_key(plaintext: str) -> bool:
+    """Whether a presented credential says it is an API key (``pr_…``), well formed or not."""
+    return plaintext.strip().startswith(f"{PREFIX}_")
+
+
 def secret_matches(secret: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_secret(secret), stored_hash)

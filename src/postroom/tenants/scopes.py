@@ -38,6 +38,12 @@ def checked_scopes(requested: Iterable[str] | None) -> list[str] | None:
     return wanted
 
 
+def granted_scopes(claimed: Iterable[str]) -> list[str]:
+    """Postroom's scopes among those an OAuth token grants; the issuer's others are ignored."""
+    claimed = set(claimed)
+    return [scope for scope in SCOPES if scope in claimed]
+
+
 def require(held: list[str] | None, needed: str | None) -> None:
     """Raise Forbidden naming the scope when a key holding ``held`` may not do ``needed``."""
     if needed is None or held is None or ADMIN in held or needed in held:

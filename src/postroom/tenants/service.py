@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,13 +13,15 @@ from sqlalchemy import Connection, insert, select, update
 from postroom.db.tables import api_keys, tenants
 from postroom.errors import NotFound, Unauthorized
 from postroom.ids import new_id
+from postroom.oauth import BearerToken
 from postroom.tenants.keys import issue_key, parse_key, secret_matches
-from postroom.tenants.scopes import checked_scopes, require, required_scope
+from postroom.tenants.scopes import checked_scopes, granted_scopes, require, required_scope
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who is calling the API: the tenant every resource is scoped to, and the key used."""
+    """Who is calling the API: the tenant every resource is scoped to, and the key used
+    (``oauth:<subject>`` for an OAuth bearer token)."""
 
     tenant_id: str
     key_id: str
@@ -101,8 +104,11 @@ def require_key(presented: str | None) -> str:
     return presented
 
 
-def authenticate(conn: Connection, presented: str | None) -> Caller:
-    """Resolve a presented key to its tenant, or raise Unauthorized."""
+def authenticate(conn: Connection, presented: str | BearerToken | None) -> Caller:
+    """Resolve a presented key (or an OAuth token already verified) to its tenant, or raise
+    Unauthorized; Forbidden when it lacks the scope the request needs."""
+    if isinstance(presented, BearerToken):
+        return _token_caller(conn, presented)
     presented = require_key(presented)
     parsed = parse_key(presented)
     row = None
@@ -189,6 +195,29 @@ def caller_by_key_id(conn: Connection, key_id: str) -> Caller:
     if row is None or row.revoked_at is not None:
         raise Unauthorized("The API key has been revoked.", code="revoked_api_key")
     return _caller(row)
+
+
+#: The longest key id the audit log keeps (its key_id column).
+KEY_ID_MAX = 40
+
+
+def _token_caller(conn: Connection, token: BearerToken) -> Caller:
+    found = conn.execute(select(tenants.c.id).where(tenants.c.id == token.tenant)).first()
+    if found is None:
+        raise Unauthorized("The bearer token names no tenant known here.", code="unknown_tenant")
+    scopes = granted_scopes(token.scopes)
+    require(scopes, required_scope.get())
+    return Caller(tenant_id=token.tenant, key_id=oauth_key_id(token.subject), scopes=tuple(scopes))
+
+
+def oauth_key_id(subject: str) -> str:
+    """``oauth:<subject>`` names a token's caller in the audit log; a subject too long for the
+    column keeps its start and gains a digest of the whole, so two stay apart."""
+    key_id = f"oauth:{subject}"
+    if len(key_id) <= KEY_ID_MAX:
+        return key_id
+    digest = hashlib.sha256(subject.encode()).hexdigest()[:12]
+    return f"{key_id[: KEY_ID_MAX - 13]}~{digest}"
 
 
 def _caller(row: Any) -> Caller:
