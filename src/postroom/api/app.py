@@ -18,6 +18,7 @@ from postroom.api import (
     audit,
     campaigns,
     files,
+    health,
     metrics,
     public,
     suppressions,
@@ -75,6 +76,7 @@ def create_app(rt: Runtime, *, background: Background | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = rt
+    app.state.readiness = health.Readiness(rt)
     app.state.sns_verifier = _sns_verifier(rt)
     transport_url = rt.settings.transport_url
     app.state.message_gauges = MessageGauges(
@@ -105,6 +107,7 @@ def create_app(rt: Runtime, *, background: Background | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders, own_script_paths=own_scripts)
     app.add_middleware(RequestIds)
     for module in (
+        health,
         public,
         tracking,
         metrics,

@@ -1,4 +1,4 @@
-"""Routes that need no API key: health, the Amazon SNS hook for SES events (trusted by its
+"""Routes that need no API key: the Amazon SNS hook for SES events (trusted by its
 signature instead), and one-click unsubscribe links (trusted by their signed token)."""
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
-from sqlalchemy import text
 
-from postroom import __version__
 from postroom.api.deps import RuntimeDep
 from postroom.api.errors import error_responses
 from postroom.errors import NotFound, PayloadTooLarge
@@ -25,14 +23,6 @@ from postroom.runtime import Runtime
 SNS_MAX_BYTES = 512 * 1024
 
 router = APIRouter(tags=["public"])
-
-
-@router.get("/healthz")
-def healthz(rt: RuntimeDep) -> dict[str, Any]:
-    """Liveness and database reachability."""
-    with rt.db.read() as conn:
-        conn.execute(text("SELECT 1"))
-    return {"status": "ok", "version": __version__}
 
 
 @router.post("/hooks/ses", responses=error_responses(400, 403, 413))

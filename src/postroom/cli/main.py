@@ -194,25 +194,28 @@ def worker(
     rt = _runtime()
     os.nice(rt.settings.worker_niceness)
     port = rt.settings.worker_metrics_port if metrics_port is None else metrics_port
-    metrics_server = _serve_worker_metrics(metrics_host, port) if port else None
+    the_worker = Worker(rt)
+    metrics_server = _serve_worker_metrics(metrics_host, port, the_worker) if port else None
     try:
-        asyncio.run(_run_worker(Worker(rt)))
+        asyncio.run(_run_worker(the_worker))
     finally:
         if metrics_server is not None:
             metrics_server.shutdown()
             metrics_server.server_close()
 
 
-def _serve_worker_metrics(host: str, port: int) -> WSGIServer:
+def _serve_worker_metrics(host: str, port: int, worker: Worker) -> WSGIServer:
     from postroom.observability.metrics import serve_metrics
 
     try:
-        server = serve_metrics(port, host)
+        server = serve_metrics(port, host, health=worker.liveness)
     except OSError as exc:
         raise ConfigError(
             "POSTROOM_WORKER_METRICS_PORT", f"cannot listen on {host}:{port}: {exc.strerror}"
         ) from None
-    logging.getLogger(__name__).info("metrics on http://%s:%d/metrics", host, port)
+    logging.getLogger(__name__).info(
+        "metrics on http://%s:%d/metrics, liveness on /healthz", host, port
+    )
     return server
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
@@ -26,6 +27,27 @@ def migrate(db: Database) -> None:
     with db.engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaRevisions:
+    """This code's newest migration and every revision it knows."""
+
+    head: str | None
+    known: frozenset[str]
+
+
+def schema_revisions() -> SchemaRevisions:
+    """Read from the migration scripts (tens of milliseconds: read it once per process)."""
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    scripts = ScriptDirectory.from_config(config)
+    return SchemaRevisions(
+        head=scripts.get_current_head(),
+        known=frozenset(script.revision for script in scripts.walk_revisions()),
+    )
 
 
 def pending_migrations(db: Database) -> bool:

@@ -8,11 +8,16 @@ process; the message gauges come from the database and so are the same from any 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import socket
+import threading
 from collections import Counter as Tally
-from collections.abc import Iterator, Sequence
-from wsgiref.simple_server import WSGIServer
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import (
     CONTENT_TYPE_PLAIN_0_0_4,
@@ -20,9 +25,10 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
-    start_http_server,
+    make_wsgi_app,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,6 +36,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from postroom.db.engine import Database
 from postroom.db.tables import MESSAGE_STATUSES, breakers, campaigns
 from postroom.transports.base import Accepted, Outcome, Transient
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
 
 log = logging.getLogger(__name__)
 
@@ -214,10 +223,41 @@ class MessageGauges(Collector):
         return totals, active
 
 
-def serve_metrics(port: int, host: str = "127.0.0.1") -> WSGIServer:
-    """Serve ``REGISTRY`` on ``host:port`` from a daemon thread; ``shutdown()`` stops it."""
-    server, _thread = start_http_server(port, addr=host, registry=REGISTRY)
+#: What ``/healthz`` on the metrics port answers: an HTTP status and a JSON body.
+HealthAnswer = tuple[int, dict[str, Any]]
+
+
+def serve_metrics(
+    port: int, host: str = "127.0.0.1", *, health: Callable[[], HealthAnswer] | None = None
+) -> WSGIServer:
+    """Serve ``REGISTRY`` on ``host:port`` from a daemon thread, and ``health``'s answer on
+    ``/healthz`` when given (a worker's liveness); ``shutdown()`` stops it."""
+    metrics_app = make_wsgi_app(REGISTRY)
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if health is None or environ.get("PATH_INFO") != "/healthz":
+            return metrics_app(environ, start_response)
+        status, body = health()
+        payload = json.dumps(body).encode()
+        start_response(
+            f"{status} {HTTPStatus(status).phrase}",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
+        )
+        return [payload]
+
+    class Server(ThreadingWSGIServer):
+        address_family = socket.getaddrinfo(host, port)[0][0]
+
+    server = make_server(host, port, app, Server, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access line per scrape or probe on stderr."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 #: The media type of ``exposition``'s output: text format 0.0.4, which every Prometheus reads

@@ -10,9 +10,14 @@ import logging
 import os
 import socket
 import threading
+import time
+from collections.abc import Callable
+from typing import Any
 
+from postroom import __version__
 from postroom.campaigns import lifecycle, queue
 from postroom.delivery.sender import Sender
+from postroom.errors import PostroomError
 from postroom.ingest.processor import FileProcessor
 from postroom.observability.logs import log_context, log_step_failure
 from postroom.runtime import Runtime
@@ -23,13 +28,25 @@ from postroom.webhooks.dispatcher import WebhookDispatcher
 log = logging.getLogger(__name__)
 
 MAINTENANCE_INTERVAL_SECONDS = 1.0
+#: A worker whose maintenance loop (every MAINTENANCE_INTERVAL_SECONDS, failing or not) has
+#: not come round for this long is stalled: its event loop is blocked or a database call
+#: hangs. Longer than SQLite's 30 s busy timeout, so a queue for the write lock is not a stall.
+STALL_SECONDS = 120.0
 
 
 class Worker:
     """Runs until ``stop`` is set; then finishes the batch in flight and returns."""
 
-    def __init__(self, rt: Runtime, transport: Transport | None = None) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        transport: Transport | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.rt = rt
+        self._monotonic = monotonic
+        self._last_beat = monotonic()
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.transport = transport or open_transport(
             rt.settings.transport_url,
@@ -106,8 +123,30 @@ class Worker:
                 wait = await asyncio.to_thread(self._maintain)
             except Exception as exc:
                 _log_step_failure("maintenance", exc)
+            self._last_beat = self._monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
+
+    def liveness(self) -> tuple[int, dict[str, Any]]:
+        """What ``/healthz`` on the metrics port answers: 200 while the maintenance loop comes
+        round, 503 ``worker_stalled`` once it has not for STALL_SECONDS. A database that is
+        down does not make a worker stalled (its steps fail and it waits for the database),
+        so an orchestrator does not restart workers for an outage they would only repeat."""
+        since = round(self._monotonic() - self._last_beat, 3)
+        if since <= STALL_SECONDS:
+            return 200, {
+                "status": "ok",
+                "version": __version__,
+                "worker_id": self.worker_id,
+                "seconds_since_beat": since,
+            }
+        stalled = PostroomError(
+            f"The worker's maintenance loop has not come round for {since:.0f} s.",
+            code="worker_stalled",
+            status=503,
+            details={"worker_id": self.worker_id, "seconds_since_beat": since},
+        )
+        return stalled.status, stalled.to_body()
 
     def _maintain(self) -> float:
         """Start scheduled campaigns that are due, take back dead workers' leases, and
