@@ -235,8 +235,8 @@ def resolve_storage_keys(settings: Settings, var_dir: Path) -> Keyring:
         return Keyring((generated,))
     var_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".storage.key.{secrets.token_hex(6)}")
-    tmp.write_text(new_key_entry(GENERATED_STORAGE_KEY_ID) + "\n")
-    tmp.chmod(0o600)
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write(new_key_entry(GENERATED_STORAGE_KEY_ID) + "\n")
     # Linked, not replaced: two processes starting at once must end up with the same key,
     # or the blobs one of them wrote could never be read again.
     try:
