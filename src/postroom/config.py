@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from email.utils import parseaddr
@@ -14,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from postroom.errors import ConfigError
 from postroom.rates import parse_domain_rates, parse_rate
+from postroom.storage_keys import Keyring, StorageKey, new_key_entry, parse_keyring
 
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 STORAGE_SCHEMES = ("file",)
@@ -32,6 +34,9 @@ class Settings(BaseSettings):
     transport_url: str = "capture://var/outbox"
     base_url: str = "http://127.0.0.1:8025"
     secret_key: str = ""
+    # Blobs on local disk are encrypted (blobs/encryption.py) under the first of these
+    # "id:base64" keys; the others still read older blobs. Empty: one generated into var/.
+    storage_encryption_keys: str = Field(default="", repr=False)
     default_from: str = "Postroom <postroom@localhost>"
 
     upload_url_ttl_seconds: int = Field(default=15 * 60, gt=0)
@@ -133,6 +138,11 @@ def load_settings(**overrides: object) -> Settings:
     _check_scheme("POSTROOM_DATABASE_URL", settings.database_url, DATABASE_SCHEMES)
     _check_scheme("POSTROOM_STORAGE_URL", settings.storage_url, STORAGE_SCHEMES)
     _check_scheme("POSTROOM_TRANSPORT_URL", settings.transport_url, TRANSPORT_SCHEMES)
+    if settings.storage_encryption_keys.strip():
+        try:
+            parse_keyring(settings.storage_encryption_keys)
+        except ValueError as exc:
+            raise ConfigError("POSTROOM_STORAGE_ENCRYPTION_KEYS", str(exc)) from None
     for name in ("rate_limit", "tenant_rate_limit"):
         try:
             parse_rate(getattr(settings, name))
@@ -275,3 +285,43 @@ def resolve_secret_key(settings: Settings, var_dir: Path) -> bytes:
     tmp.chmod(0o600)
     tmp.replace(path)
     return key.encode()
+
+
+GENERATED_STORAGE_KEY_ID = "generated"
+
+
+def resolve_storage_keys(settings: Settings, var_dir: Path) -> Keyring:
+    """The keys that encrypt blobs: POSTROOM_STORAGE_ENCRYPTION_KEYS, else one generated
+    once into ``var/storage.key``. A generated key found there stays readable after explicit
+    keys are set, so ``postroom storage rotate-key`` can move its blobs under them."""
+    path = var_dir / "storage.key"
+    generated = _read_generated_key(path)
+    if settings.storage_encryption_keys.strip():
+        keyring = parse_keyring(settings.storage_encryption_keys)
+        return keyring.with_reading_key(generated) if generated else keyring
+    if generated:
+        return Keyring((generated,))
+    var_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".storage.key.{secrets.token_hex(6)}")
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write(new_key_entry(GENERATED_STORAGE_KEY_ID) + "\n")
+    # Linked, not replaced: two processes starting at once must end up with the same key,
+    # or the blobs one of them wrote could never be read again.
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    generated = _read_generated_key(path)
+    assert generated is not None
+    return Keyring((generated,))
+
+
+def _read_generated_key(path: Path) -> StorageKey | None:
+    if not path.exists():
+        return None
+    try:
+        return parse_keyring(path.read_text().strip()).current
+    except ValueError as exc:
+        raise ConfigError("POSTROOM_STORAGE_ENCRYPTION_KEYS", f"{path}: {exc}") from None

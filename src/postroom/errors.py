@@ -87,6 +87,14 @@ class FileRejected(Unprocessable):
     code = "file_rejected"
 
 
+class BlobUnreadable(PostroomError):
+    """A stored blob that cannot be read back: it failed authentication (changed, cut short
+    or damaged on disk) or was encrypted under a storage key this server does not have."""
+
+    code = "blob_unreadable"
+    status = 500
+
+
 class ConfigError(Exception):
     """Bad configuration: start-up stops with this one line, naming the variable."""
 

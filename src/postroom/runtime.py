@@ -8,7 +8,7 @@ from pathlib import Path
 
 from postroom.blobs import BlobStore, open_blob_store
 from postroom.clock import Clock, SystemClock
-from postroom.config import Settings, load_settings, resolve_secret_key
+from postroom.config import Settings, load_settings, resolve_secret_key, resolve_storage_keys
 from postroom.db.engine import Database
 from postroom.db.wakeups import Wakeups
 from postroom.oauth import TokenVerifier, open_token_verifier
@@ -45,7 +45,10 @@ def build_runtime(
     secret_key = resolve_secret_key(settings, var_dir)
     db = Database(settings.database_url)
     blobs = open_blob_store(
-        settings.storage_url, signing_key=secret_key, base_url=settings.base_url
+        settings.storage_url,
+        signing_key=secret_key,
+        base_url=settings.base_url,
+        keyring=resolve_storage_keys(settings, var_dir),
     )
     return Runtime(
         settings=settings,

@@ -9,6 +9,7 @@ from typing import BinaryIO, Protocol
 from urllib.parse import urlsplit
 
 from postroom.errors import ConfigError
+from postroom.storage_keys import Keyring
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,9 @@ class BlobWriter(Protocol):
 
 
 class BlobStore(Protocol):
+    """Blobs by key. ``size`` and everything read or written are the plaintext, whatever
+    the store does to keep it encrypted at rest."""
+
     def presign_put(
         self, key: str, *, content_type: str, max_bytes: int, expires_at: datetime
     ) -> PresignedUpload: ...
@@ -41,8 +45,14 @@ class BlobStore(Protocol):
     def delete(self, key: str) -> None: ...
 
 
-def open_blob_store(url: str, *, signing_key: bytes, base_url: str) -> BlobStore:
-    """Pick the backend by URL scheme: ``file://DIR`` (relative to the working directory)."""
+def open_blob_store(
+    url: str, *, signing_key: bytes, base_url: str, keyring: Keyring | None = None
+) -> BlobStore:
+    """Pick the backend by URL scheme: ``file://DIR`` (relative to the working directory).
+
+    ``keyring`` encrypts what the local store writes. An object store that clients upload to
+    directly cannot be given plaintext to encrypt; it is to use the store's own server-side
+    encryption instead, chosen in its URL."""
     from postroom.blobs.local import LocalBlobStore
 
     parts = urlsplit(url)
@@ -50,5 +60,5 @@ def open_blob_store(url: str, *, signing_key: bytes, base_url: str) -> BlobStore
         root = Path(parts.netloc + parts.path) if parts.netloc else Path(parts.path)
         if not str(root):
             raise ConfigError("POSTROOM_STORAGE_URL", f"no directory in {url!r}")
-        return LocalBlobStore(root, signing_key=signing_key, base_url=base_url)
+        return LocalBlobStore(root, signing_key=signing_key, base_url=base_url, keyring=keyring)
     raise ConfigError("POSTROOM_STORAGE_URL", f"unknown scheme {parts.scheme!r} in {url!r}")

@@ -1,5 +1,6 @@
 """Entry point: ``postroom serve | api | worker | migrate | tenant | key | outbox |
-template | bounces | analytics``, and the remote ``send | campaigns`` (``cli/remote.py``)."""
+template | bounces | analytics | storage`` (``cli/storage.py``), and the remote ``send |
+campaigns`` (``cli/remote.py``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import typer
 
 from postroom.cli import remote
 from postroom.cli.output import console, err_console, print_json, reports_errors
+from postroom.cli.storage import storage_app
 from postroom.cli.template_preview import template_app
 from postroom.errors import ConfigError, NotFound
 
@@ -44,6 +46,7 @@ bounces_app = typer.Typer(
 app.add_typer(bounces_app, name="bounces")
 analytics_app = typer.Typer(help="Analytics rollups.", no_args_is_help=True)
 app.add_typer(analytics_app, name="analytics")
+app.add_typer(storage_app, name="storage")
 remote.register(app)
 
 HostOption = Annotated[str, typer.Option(help="Interface to listen on.")]

@@ -16,7 +16,7 @@ from postroom.campaigns import lifecycle
 from postroom.campaigns.states import MessageStatus
 from postroom.db.bulk import driver_value, existing_message_keys, insert_many
 from postroom.db.tables import campaigns, messages, row_issues
-from postroom.errors import FileRejected
+from postroom.errors import BlobUnreadable, FileRejected
 from postroom.files.csvreader import CsvLimits, RecipientFile, RowProblem, ValidRow
 from postroom.files.service import get_file
 from postroom.ingest.fields import FieldsEncoder
@@ -65,6 +65,13 @@ class FileProcessor:
                 lifecycle.release_processing(conn, campaign.id, self.worker_id)
         except FileRejected as exc:
             self._fail(campaign.id, exc.code, exc.message)
+        except BlobUnreadable as exc:
+            log.error("campaign %s: its stored file cannot be read: %s", campaign.id, exc)
+            self._fail(
+                campaign.id,
+                "file_unreadable",
+                f"The stored file could not be read back. {exc.message}",
+            )
         except Exception:
             log.exception("processing campaign %s failed", campaign.id)
             self._fail(
