@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     webhook_endpoint_concurrency: int = Field(default=16, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
+    # Retention, applied by every worker about hourly (and by `postroom retention run`):
+    # recipient CSVs are deleted this many days after a campaign last finished reading them
+    # (0: kept), and the personalisation fields of messages are emptied this many days after
+    # the message was done (0: kept); counts, statuses and events stay.
+    source_retention_days: float = Field(default=7, ge=0)
+    personalisation_retention_days: float = Field(default=0, ge=0)
+
     log_format: Literal["text", "json"] = "text"
 
 
