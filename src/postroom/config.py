@@ -111,6 +111,13 @@ class Settings(BaseSettings):
     # metadata addresses), so a tenant cannot reach the network behind Postroom through them.
     webhook_allow_private_addresses: bool = False
 
+    # Retention, applied by every worker about hourly (and by `postroom retention run`):
+    # recipient CSVs are deleted this many days after a campaign last finished reading them
+    # (0: kept), and the personalisation fields of messages are emptied this many days after
+    # the message was done (0: kept); counts, statuses and events stay.
+    source_retention_days: float = Field(default=7, ge=0)
+    personalisation_retention_days: float = Field(default=0, ge=0)
+
     log_format: Literal["text", "json"] = "text"
 
     # OAuth 2.0 bearer tokens (JWTs) beside API keys; an empty issuer turns them off. The

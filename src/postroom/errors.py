@@ -63,6 +63,11 @@ class Conflict(PostroomError):
     status = 409
 
 
+class Gone(PostroomError):
+    code = "gone"
+    status = 410
+
+
 class PayloadTooLarge(PostroomError):
     code = "payload_too_large"
     status = 413

@@ -19,8 +19,10 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/campaigns/{campaign_id}/confirm"): {},
     ("PATCH", "/api/v1/webhooks/{webhook_id}"): {"enabled": False},
 }
-#: Routes with a path parameter that is not a tenant's resource.
-NOT_TENANT_RESOURCES = {"/uploads/{key}"}
+#: Routes with a path parameter that is not a tenant's resource. Erasing an address acts on
+#: the caller's own data whatever it names (200 with zeros); the owner's list, compared
+#: below, shows that the owner's entry for the same address stayed.
+NOT_TENANT_RESOURCES = {"/uploads/{key}", "/api/v1/recipients/{email}"}
 
 
 def owned_resources(owner: ApiClient) -> dict[str, str]:
@@ -83,6 +85,10 @@ def test_another_tenant_gets_404_on_every_resource_route(
         own_template = intruder.upload_template("<p>x</p>", "x")
         stolen_file = intruder.create_campaign(template_id=own_template, file_id=ids["file_id"])
         assert stolen_file.status_code == 404, stolen_file.text
+        # Erasing the owner's addresses erases them from the intruder's data alone.
+        for email in ("s@example.com", "a@example.com"):
+            erased = intruder.http.delete(f"/api/v1/recipients/{email}")
+            assert erased.status_code == 200 and erased.json()["counts"]["messages"] == 0
     finally:
         intruder.close()
 
@@ -90,3 +96,4 @@ def test_another_tenant_gets_404_on_every_resource_route(
     assert client.status(ids["campaign_id"])["status"] == before["status"]["status"] == "held"
     assert client.http.get(f"/api/v1/webhooks/{ids['webhook_id']}").json() == before["webhook"]
     assert client.http.get("/api/v1/suppressions").json() == before["suppressions"]
+    assert "a@example.com" in {m["email"] for m in client.messages(ids["campaign_id"])}

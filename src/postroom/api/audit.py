@@ -88,7 +88,9 @@ class AuditTrail:
         if not isinstance(caller, Caller):
             return  # no tenant to file it under: the call was refused before it knew one
         path = scope.get("path", "")
-        target: dict[str, Any] = {
+        # A route may name its target itself, when the path holds what the log must not keep
+        # (an address being erased).
+        target: dict[str, Any] = state.get("audit_target") or {
             name: str(value) for name, value in (scope.get("path_params") or {}).items()
         }
         created = _created_id(body) if status is not None and status < 300 else None

@@ -41,7 +41,7 @@ router = APIRouter(
     "",
     status_code=202,
     response_model=CampaignAccepted,
-    responses=error_responses(400, 401, 404, 409, 422),
+    responses=error_responses(400, 401, 404, 409, 410, 422),
 )
 def create_campaign(
     body: CampaignRequest,

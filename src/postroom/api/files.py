@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from postroom.api.deps import CallerDep, RuntimeDep
+from postroom.api.deps import ApiKeyDep, CallerDep, RuntimeDep
 from postroom.api.errors import error_responses
 from postroom.api.scopes import needs
 from postroom.api.uploads import UploadTicket, ticket
 from postroom.files import service
+from postroom.runtime import Runtime
+from postroom.tenants.service import authenticate
 from postroom.wiretext import OneLine, Text
 
 router = APIRouter(
@@ -29,6 +34,17 @@ class FileUploadRequest(BaseModel):
 
 class FileUploadTicket(UploadTicket):
     file_id: str
+
+
+class FileView(BaseModel):
+    file_id: str
+    filename: str
+    status: str = Field(description="pending_upload, uploaded, or source_deleted (retention)")
+    size: int | None
+    created_at: datetime
+    uploaded_at: datetime | None
+    processed_at: datetime | None = Field(description="when a campaign last read it")
+    source_deleted_at: datetime | None = Field(description="when retention deleted the CSV")
 
 
 @router.post(
@@ -54,3 +70,43 @@ def create_file_upload(
             max_bytes=settings.file_max_bytes,
         )
     return {"file_id": created.file_id, **ticket(created.upload)}
+
+
+@router.get("/{file_id}", response_model=FileView, responses=error_responses(401, 404))
+def get_file(file_id: str, rt: RuntimeDep, key: ApiKeyDep) -> FileView:
+    """A recipient file: its upload, its last use, and whether its CSV is still kept."""
+    with rt.db.read_latest() as conn:
+        row = service.get_file(conn, authenticate(conn, key).tenant_id, file_id)
+    return FileView(
+        file_id=row.id,
+        filename=row.filename,
+        status="source_deleted" if row.source_deleted_at is not None else row.status,
+        size=row.size,
+        created_at=row.created_at,
+        uploaded_at=row.uploaded_at,
+        processed_at=row.processed_at,
+        source_deleted_at=row.source_deleted_at,
+    )
+
+
+@router.get(
+    "/{file_id}/content",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}, **error_responses(401, 404, 409, 410)},
+)
+def download_file(file_id: str, rt: RuntimeDep, key: ApiKeyDep) -> StreamingResponse:
+    """The CSV as uploaded (less the rows of erased recipients); 410 ``file_source_deleted``
+    once the retention policy deleted it."""
+    with rt.db.read_latest() as conn:
+        row = service.readable_file(conn, authenticate(conn, key).tenant_id, file_id)
+    return StreamingResponse(
+        _content(rt, row.blob_key),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="recipients.csv"'},
+    )
+
+
+def _content(rt: Runtime, blob_key: str) -> Iterator[bytes]:
+    with rt.blobs.open(blob_key) as stream:
+        while chunk := stream.read(64 * 1024):
+            yield chunk

@@ -51,18 +51,24 @@ def add_suppression(body: SuppressionRequest, rt: RuntimeDep, caller: CallerDep)
     address = _checked(body.email)
     with rt.db.write() as conn:
         view, created = service.add_by_hand(
-            conn, caller.tenant_id, address.email, address.key, rt.clock.now(), body.detail
+            conn,
+            caller.tenant_id,
+            address.email,
+            address.key,
+            rt.clock.now(),
+            body.detail,
+            rt.secret_key,
         )
     return JSONResponse(view.model_dump(mode="json"), status_code=201 if created else 200)
 
 
 @router.delete("/{email}", status_code=204, responses=error_responses(401, 404))
 def remove_suppression(email: str, rt: RuntimeDep, caller: CallerDep) -> Response:
-    """Take an address off the list; later campaigns may mail it again."""
+    """Take an address off the list (an erased one too); later campaigns may mail it again."""
     checked = check_address(email)
     email_key = checked.key if isinstance(checked, Address) else email.strip().lower()
     with rt.db.write() as conn:
-        service.remove(conn, caller.tenant_id, email_key)
+        service.remove(conn, caller.tenant_id, email_key, rt.secret_key)
     return Response(status_code=204)
 
 

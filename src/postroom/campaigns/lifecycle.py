@@ -12,7 +12,7 @@ from postroom.campaigns.announcements import announce_end
 from postroom.campaigns.queue import suppress_listed
 from postroom.campaigns.states import CampaignStatus
 from postroom.db.bulk import refresh_statistics
-from postroom.db.tables import MESSAGE_STATUSES, campaigns, messages
+from postroom.db.tables import MESSAGE_STATUSES, campaigns, files, messages
 
 # A campaign this large refreshes the database's statistics of the message table once its
 # file is in; smaller ones are left to the database's own schedule.
@@ -88,6 +88,7 @@ def finish_processing(conn: Connection, campaign: Row[Any], worker_id: str, now:
     if current.valid_rows >= BULK_LOAD_ROWS:
         refresh_statistics(conn, messages)
     suppress_listed(conn, campaign.id, current.tenant_id, now)
+    _mark_file_processed(conn, current.file_id, now)
     is_scheduled = current.scheduled_at is not None and current.scheduled_at > now
     status = CampaignStatus.SCHEDULED if is_scheduled else CampaignStatus.SENDING
     if current.paused_at is not None:  # paused while its file was being processed
@@ -133,6 +134,10 @@ def fail_campaign(
         )
     )
     if result.rowcount:
+        file_id = conn.execute(
+            select(campaigns.c.file_id).where(campaigns.c.id == campaign_id)
+        ).scalar_one()
+        _mark_file_processed(conn, file_id, now)
         conn.execute(delete(messages).where(messages.c.campaign_id == campaign_id))
         conn.execute(
             update(campaigns)
@@ -140,6 +145,11 @@ def fail_campaign(
             .values({f"{status}_count": 0 for status in MESSAGE_STATUSES})
         )
         announce_end(conn, [campaign_id], now)
+
+
+def _mark_file_processed(conn: Connection, file_id: str, now: datetime) -> None:
+    """Source retention counts from the last time a campaign finished reading the file."""
+    conn.execute(update(files).where(files.c.id == file_id).values(processed_at=now))
 
 
 def start_due_campaigns(conn: Connection, now: datetime) -> int:

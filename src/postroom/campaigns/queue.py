@@ -504,18 +504,51 @@ def suppress_listed(conn: Connection, campaign_id: str, tenant_id: str, now: dat
     (when the file is in: one set-based statement, however long the list)."""
     if not suppression_store.has_any(conn, tenant_id):
         return 0  # the common case: no list to compare a large campaign with
-    listed = (
-        messages.c.campaign_id == campaign_id,
-        messages.c.status == MessageStatus.QUEUED,
-        messages.c.email_key.in_(suppression_store.keys_of_tenant(tenant_id)),
+    listed = messages.c.email_key.in_(suppression_store.keys_of_tenant(tenant_id))
+    return suppress_queued(conn, campaign_id, listed, now, "on the suppression list")
+
+
+def suppress_queued(conn: Connection, campaign_id: str, which: Any, now: datetime, why: str) -> int:
+    """The campaign's queued messages that ``which`` selects become ``suppressed``."""
+    chosen = (messages.c.campaign_id == campaign_id, messages.c.status == MessageStatus.QUEUED)
+    _transitions(
+        conn,
+        now,
+        MessageStatus.QUEUED,
+        MessageStatus.SUPPRESSED,
+        *chosen,
+        which,
+        detail=literal(why),
     )
-    why = literal("on the suppression list")
-    _transitions(conn, now, MessageStatus.QUEUED, MessageStatus.SUPPRESSED, *listed, detail=why)
     moved = conn.execute(
-        update(messages).where(*listed).values(status=MessageStatus.SUPPRESSED, updated_at=now)
+        update(messages)
+        .where(*chosen, which)
+        .values(status=MessageStatus.SUPPRESSED, updated_at=now)
     ).rowcount
     move_counts(conn, campaign_id, {MessageStatus.QUEUED: -moved, MessageStatus.SUPPRESSED: moved})
     return moved
+
+
+def stop_waiting(conn: Connection, campaign_id: str, which: Any, now: datetime, why: str) -> int:
+    """The campaign's messages that ``which`` selects and that wait to be sent are never
+    sent: queued ones become ``suppressed``, deferred ones ``cancelled`` (the states allow no
+    other way). Returns how many were stopped."""
+    stopped = suppress_queued(conn, campaign_id, which, now, why)
+    waiting = (
+        messages.c.campaign_id == campaign_id,
+        messages.c.status == MessageStatus.DEFERRED,
+        which,
+    )
+    _transitions(
+        conn, now, MessageStatus.DEFERRED, MessageStatus.CANCELLED, *waiting, detail=literal(why)
+    )
+    moved = conn.execute(
+        update(messages)
+        .where(*waiting)
+        .values(status=MessageStatus.CANCELLED, lease_owner=None, updated_at=now)
+    ).rowcount
+    move_counts(conn, campaign_id, {MessageStatus.DEFERRED: -moved, MessageStatus.CANCELLED: moved})
+    return stopped + moved
 
 
 def suppress_claimed(

@@ -39,7 +39,7 @@ from postroom.db.tables import (
     templates,
 )
 from postroom.db.tables import message_transitions as message_transitions_table
-from postroom.errors import BadRequest, NotFound, Unprocessable
+from postroom.errors import BadRequest, Gone, NotFound, Unprocessable
 from postroom.ids import new_id
 from postroom.tenants.service import tracking_defaults
 
@@ -113,6 +113,12 @@ def _check_ready(template: Row[Any], file: Row[Any]) -> None:
         )
     if template.status != "ready":
         raise Unprocessable("The template has not been uploaded yet.", code="template_not_uploaded")
+    if file.source_deleted_at is not None:
+        raise Gone(
+            "The file's CSV was deleted by the retention policy; upload it again.",
+            code="file_source_deleted",
+            details={"source_deleted_at": file.source_deleted_at.isoformat()},
+        )
     if file.status != "uploaded":
         raise Unprocessable(
             "The recipient file has not been uploaded yet.", code="file_not_uploaded"

@@ -1,6 +1,6 @@
 """Entry point: ``postroom serve | api | worker | migrate | tenant | key | outbox |
-template | bounces | analytics | storage`` (``cli/storage.py``), and the remote ``send |
-campaigns`` (``cli/remote.py``)."""
+template | bounces | analytics | storage | retention`` (storage in ``cli/storage.py``), and
+the remote ``send | campaigns`` (``cli/remote.py``)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,10 @@ app.add_typer(bounces_app, name="bounces")
 analytics_app = typer.Typer(help="Analytics rollups.", no_args_is_help=True)
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(storage_app, name="storage")
+retention_app = typer.Typer(
+    help="Retention of recipient files and personalisation.", no_args_is_help=True
+)
+app.add_typer(retention_app, name="retention")
 remote.register(app)
 
 HostOption = Annotated[str, typer.Option(help="Interface to listen on.")]
@@ -426,6 +430,29 @@ def analytics_rebuild(campaign_id: str) -> None:
             raise NotFound(f"no campaign {campaign_id}", code="campaign_not_found")
         counted = rollups.rebuild(conn, campaign_id)
     console.print(f"rebuilt analytics of {campaign_id} from {counted} events")
+
+
+@retention_app.command("run")
+@reports_errors
+def retention_run(as_json: JsonOption = False) -> None:
+    """Apply the retention settings now (workers also do so about hourly) and say what went."""
+    from postroom.retention.service import run_retention
+
+    rt = _runtime()
+    report = run_retention(rt)
+    if as_json:
+        print_json(asdict(report))
+        return
+    settings = rt.settings
+    console.print(
+        f"deleted the CSV of {report.sources_deleted} recipient files "
+        f"(POSTROOM_SOURCE_RETENTION_DAYS={settings.source_retention_days:g})"
+    )
+    console.print(
+        f"purged the personalisation of {report.messages_purged} messages, "
+        f"{report.campaigns_purged} campaigns done "
+        f"(POSTROOM_PERSONALISATION_RETENTION_DAYS={settings.personalisation_retention_days:g})"
+    )
 
 
 @key_app.command("list")

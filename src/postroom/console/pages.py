@@ -438,7 +438,13 @@ def add_suppression(
         )
     with rt.db.write() as conn:
         suppressions.add_by_hand(
-            conn, caller.tenant_id, checked.email, checked.key, rt.clock.now(), detail or None
+            conn,
+            caller.tenant_id,
+            checked.email,
+            checked.key,
+            rt.clock.now(),
+            detail or None,
+            rt.secret_key,
         )
     return RedirectResponse("/suppressions", status_code=303)
 
@@ -455,7 +461,7 @@ def remove_suppression(
     email_key = checked.key if isinstance(checked, Address) else email.strip().lower()
     try:
         with rt.db.write() as conn:
-            suppressions.remove(conn, caller.tenant_id, email_key)
+            suppressions.remove(conn, caller.tenant_id, email_key, rt.secret_key)
     except PostroomError:
         pass  # already gone: the page shows the list as it is
     return RedirectResponse("/suppressions", status_code=303)

@@ -116,6 +116,10 @@ files = Table(
     Column("size", BigInteger),
     Column("created_at", UtcDateTime, nullable=False),
     Column("uploaded_at", UtcDateTime),
+    # When a campaign last finished reading it, and when retention deleted its CSV (the row
+    # stays, so that the API can say the file is gone).
+    Column("processed_at", UtcDateTime),
+    Column("source_deleted_at", UtcDateTime),
 )
 
 campaigns = Table(
@@ -169,6 +173,8 @@ campaigns = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("started_at", UtcDateTime),
     Column("completed_at", UtcDateTime),
+    # When retention purged the personalisation of every message (none is left to purge).
+    Column("personalisation_purged_at", UtcDateTime),
     Index("ix_campaigns_tenant_created", "tenant_id", "created_at", "id"),
     Index("ix_campaigns_status", "status"),
 )
@@ -258,14 +264,16 @@ events = Table(
 )
 
 # Addresses a tenant must not mail again: hard bounces, complaints, unsubscribes (added
-# automatically) and addresses added by hand. ``email_key`` is the message table's key.
+# automatically) and addresses added by hand. ``email_key`` is the message table's key, or
+# for an erased address ``erased:<HMAC>`` with no ``email`` (suppressions/erased.py).
 suppressions = Table(
     "suppressions",
     metadata,
     Column("tenant_id", String(40), primary_key=True),
     Column("email_key", String(320), primary_key=True),
-    Column("email", String(320), nullable=False),
-    Column("reason", String(40), nullable=False),  # hard_bounce | complaint | unsubscribe | manual
+    Column("email", String(320)),
+    # hard_bounce | complaint | unsubscribe | manual | erased
+    Column("reason", String(40), nullable=False),
     Column("detail", Text),
     Column("created_at", UtcDateTime, nullable=False),
 )

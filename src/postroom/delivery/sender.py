@@ -204,7 +204,9 @@ class Sender:
         self, conn: Any, tenant_id: str, batch: list[Row[Any]], now: datetime
     ) -> list[Row[Any]]:
         """Addresses that went on the suppression list after the file was in are not sent."""
-        listed = suppression_store.listed_keys(conn, tenant_id, (r.email_key for r in batch))
+        listed = suppression_store.listed_keys(
+            conn, tenant_id, (r.email_key for r in batch), self.rt.secret_key
+        )
         if not listed:
             return batch
         suppressed = [r for r in batch if r.email_key in listed]

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Row, insert, select, update
 
 from postroom.blobs import BlobStore, PresignedUpload
 from postroom.db.tables import files
-from postroom.errors import NotFound, Unprocessable, UnsupportedMediaType
+from postroom.errors import Conflict, Gone, NotFound, Unprocessable, UnsupportedMediaType
 from postroom.ids import new_id
 
 CSV_CONTENT_TYPES = ("text/csv", "application/csv", "text/plain")
@@ -72,6 +72,22 @@ def get_file(conn: Connection, tenant_id: str, file_id: str) -> Row[Any]:
     ).first()
     if row is None:
         raise NotFound(f"No file {file_id!r}.", code="file_not_found")
+    return row
+
+
+def readable_file(conn: Connection, tenant_id: str, file_id: str) -> Row[Any]:
+    """A file whose CSV can be read: 409 ``file_not_uploaded`` before its upload, 410
+    ``file_source_deleted`` once retention deleted it (the row says when)."""
+    row = get_file(conn, tenant_id, file_id)
+    if row.source_deleted_at is not None:
+        raise Gone(
+            "The file's CSV was deleted by the retention policy "
+            f"on {row.source_deleted_at.isoformat()}; upload it again to use it.",
+            code="file_source_deleted",
+            details={"source_deleted_at": row.source_deleted_at.isoformat()},
+        )
+    if row.status != "uploaded":
+        raise Conflict("The file has not been uploaded yet.", code="file_not_uploaded")
     return row
 
 

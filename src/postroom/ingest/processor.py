@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, insert, update
 
-from postroom.campaigns import lifecycle
+from postroom.campaigns import lifecycle, queue
 from postroom.campaigns.states import MessageStatus
 from postroom.db.bulk import driver_value, existing_message_keys, insert_many
 from postroom.db.tables import campaigns, messages, row_issues
@@ -22,6 +22,7 @@ from postroom.files.service import get_file
 from postroom.ingest.fields import FieldsEncoder
 from postroom.ingest.seen import SeenAddresses
 from postroom.runtime import Runtime
+from postroom.suppressions import store as suppression_store
 from postroom.templates.builtins import missing_variables
 from postroom.templates.service import get_template
 
@@ -171,6 +172,21 @@ class FileProcessor:
             if batch.last_row:
                 values["rows_done"] = batch.last_row
             conn.execute(update(campaigns).where(campaigns.c.id == campaign.id).values(**values))
+            self._suppress_erased(conn, campaign, fresh, now)
+
+    def _suppress_erased(
+        self, conn: Connection, campaign: Row[Any], fresh: list[ValidRow], now: datetime
+    ) -> None:
+        """Erased addresses are on the list as hashes, which the set-based check when the file
+        is in cannot compare: each new address is hashed here, if the tenant erased any."""
+        if not fresh or not suppression_store.has_erased(conn, campaign.tenant_id):
+            return
+        erased = suppression_store.erased_among(
+            conn, campaign.tenant_id, (r.key for r in fresh), self.rt.secret_key
+        )
+        if erased:
+            which = messages.c.email_key.in_(sorted(erased))
+            queue.suppress_queued(conn, campaign.id, which, now, "on the suppression list")
 
 
 def _check_variables(variables: list[str], columns: list[str]) -> None:

@@ -1,6 +1,6 @@
 """Secrets kept out of log lines and banners: API keys, webhook secrets, passwords in URLs,
-signatures and tokens in query strings, unsubscribe tokens, Authorization values (each
-becomes ``***``)."""
+signatures and tokens in query strings, unsubscribe tokens, Authorization values, and the
+address in the path of an erasure (each becomes ``***``)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     # One-click unsubscribe links (/u/<message id>.<signature>): whoever holds one can
     # unsubscribe its recipient. The message id stays.
     (re.compile(r"(/u/[0-9]+\.)[A-Za-z0-9_=-]+"), rf"\g<1>{REDACTED}"),
+    # DELETE /api/v1/recipients/<address>: the request that erases an address keeps it out.
+    (re.compile(r"(/api/v1/recipients/)[^\s?#\"']+"), rf"\g<1>{REDACTED}"),
     (re.compile(r"\b((?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}"), rf"\g<1>{REDACTED}"),
 )
 

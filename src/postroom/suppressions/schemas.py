@@ -18,8 +18,9 @@ class SuppressionRequest(BaseModel):
 
 
 class SuppressionView(BaseModel):
-    email: str
-    reason: str = Field(description="hard_bounce, complaint, unsubscribe or manual")
+    email: str | None = Field(description="null for an erased address, kept only as a hash")
+    erased: bool = False
+    reason: str = Field(description="hard_bounce, complaint, unsubscribe, manual or erased")
     detail: str | None
     created_at: datetime
 

@@ -10,16 +10,24 @@ from sqlalchemy import Connection, Row, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from postroom.db.tables import suppressions
+from postroom.suppressions.erased import (
+    ERASED_PREFIX,
+    ERASED_PREFIX_END,
+    erased_key,
+    is_erased_key,
+)
 
 #: Why an address is on the list.
-REASONS = ("hard_bounce", "complaint", "unsubscribe", "manual")
+REASONS = ("hard_bounce", "complaint", "unsubscribe", "manual", "erased")
+# Keys per IN list: well below every database's limit on bound parameters.
+_KEYS_PER_QUERY = 1000
 
 
 def add(
     conn: Connection,
     tenant_id: str,
     email_key: str,
-    email: str,
+    email: str | None,
     reason: str,
     now: datetime,
     detail: str | None = None,
@@ -31,7 +39,7 @@ def add(
                 insert(suppressions).values(
                     tenant_id=tenant_id,
                     email_key=email_key,
-                    email=email,
+                    email=None if is_erased_key(email_key) else email,
                     reason=reason,
                     detail=detail,
                     created_at=now,
@@ -42,11 +50,13 @@ def add(
     return True
 
 
-def remove(conn: Connection, tenant_id: str, email_key: str) -> bool:
+def remove(conn: Connection, tenant_id: str, email_keys: Iterable[str]) -> bool:
+    """Take every one of these keys off the list; False if none was on it."""
     return (
         conn.execute(
             delete(suppressions).where(
-                suppressions.c.tenant_id == tenant_id, suppressions.c.email_key == email_key
+                suppressions.c.tenant_id == tenant_id,
+                suppressions.c.email_key.in_(sorted(set(email_keys))),
             )
         ).rowcount
         > 0
@@ -68,18 +78,52 @@ def page(conn: Connection, tenant_id: str, after_key: str | None, limit: int) ->
     return list(conn.execute(query.order_by(suppressions.c.email_key).limit(limit)).all())
 
 
-def listed_keys(conn: Connection, tenant_id: str, email_keys: Iterable[str]) -> set[str]:
-    """Which of these keys the tenant's list holds."""
-    wanted = sorted(set(email_keys))
-    if not wanted:
-        return set()
-    return set(
+def listed_keys(
+    conn: Connection, tenant_id: str, email_keys: Iterable[str], secret_key: bytes
+) -> set[str]:
+    """Which of these keys the tenant's list holds, as an address or as an erased one."""
+    hashed = {erased_key(secret_key, tenant_id, key): key for key in set(email_keys)}
+    found = _present(conn, tenant_id, [*hashed.values(), *hashed])
+    return {hashed.get(key, key) for key in found}
+
+
+def erased_among(
+    conn: Connection, tenant_id: str, email_keys: Iterable[str], secret_key: bytes
+) -> set[str]:
+    """Which of these keys the tenant erased (each is hashed and looked up)."""
+    hashed = {erased_key(secret_key, tenant_id, key): key for key in set(email_keys)}
+    return {hashed[key] for key in _present(conn, tenant_id, list(hashed))}
+
+
+def has_erased(conn: Connection, tenant_id: str) -> bool:
+    """Whether the tenant erased any address (a range of the primary key: cheap)."""
+    return (
         conn.execute(
-            select(suppressions.c.email_key).where(
-                suppressions.c.tenant_id == tenant_id, suppressions.c.email_key.in_(wanted)
+            select(suppressions.c.email_key)
+            .where(
+                suppressions.c.tenant_id == tenant_id,
+                suppressions.c.email_key >= ERASED_PREFIX,
+                suppressions.c.email_key < ERASED_PREFIX_END,
             )
-        ).scalars()
+            .limit(1)
+        ).first()
+        is not None
     )
+
+
+def _present(conn: Connection, tenant_id: str, email_keys: list[str]) -> set[str]:
+    wanted = sorted(set(email_keys))
+    found: set[str] = set()
+    for start in range(0, len(wanted), _KEYS_PER_QUERY):
+        found.update(
+            conn.execute(
+                select(suppressions.c.email_key).where(
+                    suppressions.c.tenant_id == tenant_id,
+                    suppressions.c.email_key.in_(wanted[start : start + _KEYS_PER_QUERY]),
+                )
+            ).scalars()
+        )
+    return found
 
 
 def every_row(conn: Connection, tenant_id: str, batch: int = 2000) -> Iterator[Row[Any]]:

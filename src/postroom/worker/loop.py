@@ -1,6 +1,6 @@
 """The worker loop: one task processes files, a few send, one delivers webhooks, one does the
-periodic upkeep; each wakes on new work, on its poll interval or on stop, whichever comes
-first."""
+periodic upkeep, one applies retention hourly; each wakes on new work, on its poll interval
+or on stop, whichever comes first."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from postroom import __version__
@@ -20,6 +21,7 @@ from postroom.delivery.sender import Sender
 from postroom.errors import PostroomError
 from postroom.ingest.processor import FileProcessor
 from postroom.observability.logs import log_context, log_step_failure
+from postroom.retention.service import RETENTION_INTERVAL_SECONDS, run_retention
 from postroom.runtime import Runtime
 from postroom.transports import open_transport
 from postroom.transports.base import Transport
@@ -70,6 +72,7 @@ class Worker:
                 self._process_files(stop),
                 self._maintain_loop(stop),
                 self._deliver_webhooks(stop),
+                self._keep_retention(stop),
                 *senders,
                 self._relay_stop(stop),
             )
@@ -164,6 +167,21 @@ class Worker:
             return MAINTENANCE_INTERVAL_SECONDS
         until_start = (next_start - self.rt.clock.now()).total_seconds()
         return min(MAINTENANCE_INTERVAL_SECONDS, max(until_start, 0.0) + 0.005)
+
+    async def _keep_retention(self, stop: asyncio.Event) -> None:
+        # Due by the runtime's clock, so that a test can move time on and see it run; first
+        # at start. Each run is batched and safe beside other workers' runs.
+        due: datetime | None = None
+        while not stop.is_set():
+            now = self.rt.clock.now()
+            if due is None or now >= due:
+                due = now + timedelta(seconds=RETENTION_INTERVAL_SECONDS)
+                try:
+                    await asyncio.to_thread(run_retention, self.rt)
+                except Exception as exc:
+                    _log_step_failure("retention", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), MAINTENANCE_INTERVAL_SECONDS)
 
     def _poll(self) -> float:
         return self.rt.settings.poll_interval_seconds

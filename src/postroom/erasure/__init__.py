@@ -1,0 +1,1 @@
+"""Erasing one recipient's address from everything a tenant keeps."""

@@ -1,0 +1,1 @@
+"""Retention: recipient CSVs and message personalisation are not kept for ever."""
