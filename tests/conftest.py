@@ -147,6 +147,8 @@ def make_settings(database_url: str, tmp_path: Path, port: int, **overrides: obj
         "poll_interval_seconds": 0.05,
         "retry_base_seconds": 0.2,
         "retry_cap_seconds": 1.0,
+        # Tests of other things send as fast as they can; tests of the limit set one.
+        "api_rate_limit": "0",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -91,6 +92,13 @@ def list_keys(conn: Connection, tenant_id: str) -> list[KeyInfo]:
     return [KeyInfo(r.id, r.tenant_id, r.created_at, r.revoked_at, r.scopes) for r in rows]
 
 
+#: What the request in hand costs its key: set per request by the API edge for the routes it
+#: rate-limits (``api/request_rate.py``), called once the key is known, on its connection.
+request_meter: ContextVar[Callable[[Connection, Caller], None] | None] = ContextVar(
+    "request_meter", default=None
+)
+
+
 def require_key(presented: str | None) -> str:
     """The presented key as given, or Unauthorized when the request carries none."""
     if not presented:
@@ -113,7 +121,11 @@ def authenticate(conn: Connection, presented: str | None) -> Caller:
     if row.revoked_at is not None:
         raise Unauthorized("The API key has been revoked.", code="revoked_api_key")
     require(row.scopes, required_scope.get())
-    return _caller(row)
+    caller = _caller(row)
+    meter = request_meter.get()
+    if meter is not None:
+        meter(conn, caller)
+    return caller
 
 
 @dataclass(frozen=True, slots=True)
