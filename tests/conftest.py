@@ -149,6 +149,8 @@ def make_settings(database_url: str, tmp_path: Path, port: int, **overrides: obj
         "retry_cap_seconds": 1.0,
         # Test receivers listen on 127.0.0.1; tests of the refusal turn this off again.
         "webhook_allow_private_addresses": True,
+        # Tests of other things send as fast as they can; tests of the limit set one.
+        "api_rate_limit": "0",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -85,6 +85,17 @@ class Settings(BaseSettings):
     tenant_rate_limit: str = "0"
     domain_rate_limits: str = ""
     idempotency_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    # Requests per API key, shared by every API process: a steady rate ("20/s", "600/m";
+    # "0" is no limit) and how many may come at once after a quiet spell. A tenant may have
+    # its own (`postroom tenant quotas`).
+    api_rate_limit: str = "20/s"
+    api_rate_burst: int = Field(default=40, gt=0)
+    # Quotas every tenant is held to unless it has its own (0: none): the largest recipient
+    # file (at most file_max_bytes), the rows of one campaign's file, and the messages its
+    # campaigns may take on per UTC day.
+    quota_file_bytes: int = Field(default=0, ge=0)
+    quota_rows_per_campaign: int = Field(default=0, ge=0)
+    quota_messages_per_day: int = Field(default=0, ge=0)
     # How much `postroom worker` yields the CPU to other processes on its host (os.nice):
     # bulk sending waits a moment, while API requests on the same machine stay quick.
     worker_niceness: int = Field(default=10, ge=0, le=19)
@@ -150,7 +161,7 @@ def load_settings(**overrides: object) -> Settings:
             parse_keyring(settings.storage_encryption_keys)
         except ValueError as exc:
             raise ConfigError("POSTROOM_STORAGE_ENCRYPTION_KEYS", str(exc)) from None
-    for name in ("rate_limit", "tenant_rate_limit"):
+    for name in ("rate_limit", "tenant_rate_limit", "api_rate_limit"):
         try:
             parse_rate(getattr(settings, name))
         except ValueError as exc:

@@ -83,6 +83,22 @@ class Unprocessable(PostroomError):
     status = 422
 
 
+class RateLimited(PostroomError):
+    """Too many requests with one API key; ``details`` says when the next one may come."""
+
+    code = "rate_limited"
+    status = 429
+
+
+class QuotaExceeded(PostroomError):
+    """A tenant quota would be crossed; ``details`` names it (``quota``) with its ``limit``
+    and what was ``requested`` (and ``used`` so far, for the daily one). The status is set
+    by the quota: 413 for a file's size, 422 for a file's rows, 403 for the daily messages."""
+
+    code = "quota_exceeded"
+    status = 403
+
+
 class FileRejected(Unprocessable):
     """A recipient file that cannot be processed as a whole (not_csv, malformed_csv, ...).
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from postroom.db.engine import Database
+from postroom.db.tables import audit_log
 from tests.integration.test_campaign_flow import csv_bytes
 from tests.support.api_client import ApiClient
 from tests.support.live_server import free_port
@@ -108,6 +110,44 @@ def test_tenant_limits_and_tracking_are_shown_and_set(tmp_path: Path, database_u
     assert "not tracked" in tracking(tenant_id, "--no-clicks").stdout
     unknown = tracking("tn_nope", "--opens", check=False)
     assert unknown.returncode == 1 and "tenant_not_found" in unknown.stderr
+
+
+def test_tenant_quotas_are_shown_set_and_audited(tmp_path: Path, database_url: str) -> None:
+    env = cli_env(tmp_path, database_url, POSTROOM_QUOTA_MESSAGES_PER_DAY="1000")
+
+    def quotas(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return postroom("tenant", "quotas", *args, env=env, cwd=tmp_path, check=check)
+
+    tenant_id = json.loads(
+        postroom("tenant", "create", "Acme", "--json", env=env, cwd=tmp_path).stdout
+    )["tenant_id"]
+    shown = json.loads(quotas(tenant_id, "--json").stdout)
+    assert (shown["messages_per_day"], shown["rows_per_campaign"]) == (1000, 0)
+    assert (shown["api_rate_per_second"], shown["api_burst"]) == (20.0, 40)
+    quotas(tenant_id, "--file-bytes", "5000", "--rows-per-campaign", "100", "--api-rate", "600/m")
+    shown = json.loads(quotas(tenant_id, "--json").stdout)
+    assert (shown["file_bytes"], shown["rows_per_campaign"]) == (5000, 100)
+    assert (shown["api_rate_per_second"], shown["messages_per_day"]) == (10.0, 1000)
+    quotas(tenant_id, "--messages-per-day", "0", "--file-bytes", "default")
+    shown = json.loads(quotas(tenant_id, "--json").stdout)
+    assert (shown["messages_per_day"], shown["file_bytes"]) == (0, 2 * 1024**3)
+    human = quotas(tenant_id).stdout
+    assert "rows_per_campaign  100" in human and "messages_per_day   no limit" in human
+    too_big = quotas(tenant_id, "--file-bytes", str(3 * 1024**3), check=False)
+    assert too_big.returncode != 0 and "POSTROOM_FILE_MAX_BYTES" in too_big.stderr
+    assert quotas(tenant_id, "--api-rate", "fast", check=False).returncode != 0
+    unknown = quotas("tn_nope", check=False)
+    assert unknown.returncode == 1 and "tenant_not_found" in unknown.stderr
+    db = Database(database_url)
+    with db.read() as conn:
+        rows = conn.execute(
+            audit_log.select().where(audit_log.c.action == "postroom tenant quotas")
+        ).all()
+    db.dispose()
+    assert [row.target for row in rows] == [
+        {"file_bytes": 5000, "rows_per_campaign": 100, "api_rate": 10.0},
+        {"file_bytes": "default", "messages_per_day": 0},
+    ]
 
 
 @pytest.mark.parametrize(

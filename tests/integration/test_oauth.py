@@ -212,3 +212,21 @@ def test_api_keys_are_never_read_as_tokens(
         wrong.close()
     assert answer.json()["error"]["code"] == "invalid_api_key"
     assert issuer.jwks_fetches == 0
+
+
+def test_a_token_is_held_to_the_request_rate_by_its_subject(
+    server_factory: ServerFactory, issuer: OAuthIssuer
+) -> None:
+    rt, keyed = server_factory.start(**issuer.settings(), api_rate_limit="1/m", api_rate_burst=2)
+    url = keyed.http.base_url
+    tenant_id = new_tenant(rt, "globex")
+    token = issuer.token(tenant_id, "campaigns:read")
+    first, second, third = (call(url, token) for _ in range(3))
+    assert first.status_code == second.status_code == 200
+    assert first.headers["RateLimit-Limit"] == "2"
+    assert third.status_code == 429, third.text
+    assert third.json()["error"]["code"] == "rate_limited"
+    assert int(third.headers["Retry-After"]) > 0
+    # Another subject of the same tenant has a bucket of its own.
+    other = issuer.token(tenant_id, "campaigns:read", sub="svc-other")
+    assert call(url, other).status_code == 200

@@ -7,7 +7,13 @@ import random
 import pytest
 
 from postroom.config import load_settings
-from postroom.delivery.ratelimit import UNLIMITED, after_granting, allowance
+from postroom.delivery.ratelimit import (
+    UNLIMITED,
+    after_granting,
+    allowance,
+    latest_tat,
+    request_budget,
+)
 from postroom.errors import ConfigError
 from postroom.rates import parse_domain_rates, parse_rate
 
@@ -84,3 +90,18 @@ def test_claims_at_random_moments_never_beat_the_rate_and_keep_up_with_it(rate: 
         in_window = sum(1 for at in granted if start <= at < start + 10)
         assert in_window <= rate * 10 * 1.05 + 1
         assert in_window >= rate * 10 * 0.95 - 1
+
+
+def test_an_api_keys_budget_counts_down_the_burst_and_says_when_to_come_back() -> None:
+    now, rate, burst = 1_800_000_000.0, 5.0, 2
+    tat = now + 1 / rate  # the first request of a quiet key
+    first = request_budget(tat, now, rate, burst, granted=True)
+    assert (first.limit, first.remaining, first.retry_after_seconds) == (2, 1, 0.0)
+    assert abs(first.reset_seconds - 0.2) < 1e-6
+    tat += 1 / rate
+    assert request_budget(tat, now, rate, burst, granted=True).remaining == 0
+    assert tat > latest_tat(now, rate, burst)  # a third would be refused...
+    refused = request_budget(tat, now, rate, burst, granted=False)
+    assert refused.remaining == 0 and abs(refused.retry_after_seconds - 0.2) < 1e-5
+    later = now + 0.2
+    assert tat <= latest_tat(later, rate, burst)  # ...until one interval has passed

@@ -21,6 +21,7 @@ from postroom.api import (
     health,
     metrics,
     public,
+    quotas,
     recipients,
     suppressions,
     system,
@@ -33,6 +34,7 @@ from postroom.api.audit import AuditTrail
 from postroom.api.errors import describe_request_errors, install_error_handlers
 from postroom.api.request_body import BodyLimits, RequestBodyGuard
 from postroom.api.request_ids import RequestIds
+from postroom.api.request_rate import RequestRateLimit, RequestRates, describe_rate_limit
 from postroom.api.security_headers import SecurityHeaders
 from postroom.console.pages import mount as mount_console
 from postroom.db.engine import POOL_SIZE
@@ -87,10 +89,11 @@ def create_app(rt: Runtime, *, background: Background | None = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            describe_request_errors(FastAPI.openapi(app))
+            describe_rate_limit(describe_request_errors(FastAPI.openapi(app)))
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(RequestRateLimit, rates=RequestRates(rt))
     app.add_middleware(AuditTrail, rt=rt)
     app.add_middleware(metrics.RequestMetrics)
     # The middleware added last runs first: the security headers (and request ids) also go
@@ -122,6 +125,7 @@ def create_app(rt: Runtime, *, background: Background | None = None) -> FastAPI:
         webhooks,
         audit,
         system,
+        quotas,
     ):
         app.include_router(module.router)
     mount_console(app)

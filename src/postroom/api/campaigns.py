@@ -16,6 +16,7 @@ from postroom.api.deps import ApiKeyDep, CallerDep, RuntimeDep
 from postroom.api.errors import error_responses
 from postroom.api.scopes import needs
 from postroom.campaigns import control, service
+from postroom.campaigns.quotas import campaign_quota
 from postroom.campaigns.schemas import (
     CampaignAccepted,
     CampaignPage,
@@ -50,6 +51,8 @@ def create_campaign(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Any:
     """Start a campaign: the file is processed asynchronously; follow ``status_url``.
+    A campaign that would pass a quota is refused (422 for its file's rows, 403 for the
+    messages of the day) and nothing is queued.
 
     With an ``Idempotency-Key`` header a retried request replays the first answer (24 h)."""
     now = rt.clock.now()
@@ -62,9 +65,16 @@ def create_campaign(
         if replay is not None:
             return JSONResponse(replay.body, status_code=replay.status)
     try:
+        quota = campaign_quota(
+            rt,
+            tenant_id,
+            body.file_id,
+            delimiter=body.csv_delimiter,
+            email_column=body.email_column,
+        )
         with rt.db.write() as conn:
             campaign_id = service.create_campaign(
-                conn, tenant_id, body, default_from=rt.settings.default_from, now=now
+                conn, tenant_id, body, default_from=rt.settings.default_from, now=now, quota=quota
             )
             answer = dump(
                 CampaignAccepted(

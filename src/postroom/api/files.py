@@ -16,6 +16,7 @@ from postroom.api.scopes import needs
 from postroom.api.uploads import UploadTicket, ticket
 from postroom.files import service
 from postroom.runtime import Runtime
+from postroom.tenants.quotas import check_file_size, tenant_quotas
 from postroom.tenants.service import authenticate
 from postroom.wiretext import OneLine, Text
 
@@ -30,6 +31,12 @@ router = APIRouter(
 class FileUploadRequest(BaseModel):
     filename: OneLine = Field(min_length=1, max_length=300)
     content_type: Text = Field(default="text/csv", max_length=100)
+    size: int | None = Field(
+        default=None,
+        ge=0,
+        description="The file's size in bytes, when known: a file over the tenant's quota is "
+        "refused now (413 quota_exceeded) rather than during the upload.",
+    )
 
 
 class FileUploadTicket(UploadTicket):
@@ -51,14 +58,17 @@ class FileView(BaseModel):
     "/presigned-url",
     status_code=201,
     response_model=FileUploadTicket,
-    responses=error_responses(401, 415, 422),
+    responses=error_responses(401, 413, 415, 422),
 )
 def create_file_upload(
     body: FileUploadRequest, rt: RuntimeDep, caller: CallerDep
 ) -> dict[str, Any]:
-    """Register a recipient CSV and get a signed URL to PUT it to."""
+    """Register a recipient CSV and get a signed URL to PUT it to; the URL carries the
+    tenant's file size quota."""
     settings = rt.settings
     with rt.db.write() as conn:
+        quota = tenant_quotas(conn, caller.tenant_id, settings)
+        check_file_size(quota, body.size)
         created = service.create_file_upload(
             conn,
             rt.blobs,
@@ -67,7 +77,7 @@ def create_file_upload(
             content_type=body.content_type,
             now=rt.clock.now(),
             ttl_seconds=settings.upload_url_ttl_seconds,
-            max_bytes=settings.file_max_bytes,
+            max_bytes=quota.file_bytes,
         )
     return {"file_id": created.file_id, **ticket(created.upload)}
 

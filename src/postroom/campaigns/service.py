@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Row, case, insert, select
 
 from postroom.campaigns.counts import counts_of
 from postroom.campaigns.cursors import decode_cursor, encode_cursor
+from postroom.campaigns.quotas import CampaignQuota, charge_campaign
 from postroom.campaigns.schemas import (
     CampaignError,
     CampaignPage,
@@ -47,10 +48,17 @@ CSV_DELIMITERS = (",", ";", "\t", "|")
 
 
 def create_campaign(
-    conn: Connection, tenant_id: str, request: CampaignRequest, *, default_from: str, now: datetime
+    conn: Connection,
+    tenant_id: str,
+    request: CampaignRequest,
+    *,
+    default_from: str,
+    now: datetime,
+    quota: CampaignQuota | None = None,
 ) -> str:
-    """Check everything that can be checked at once, then record the campaign as
-    ``processing``; the file is read later by a worker. Returns the transaction id."""
+    """Check everything that can be checked at once (the tenant's quotas too, when
+    ``quota`` is given), then record the campaign as ``processing``; the file is read later
+    by a worker. Returns the transaction id."""
     template = _row_or_404(conn, templates, tenant_id, request.template_id, "template")
     file = _row_or_404(conn, files, tenant_id, request.file_id, "file")
     _check_ready(template, file)
@@ -63,6 +71,8 @@ def create_campaign(
             details={"allowed": list(CSV_DELIMITERS)},
         )
     tracking = tracking_defaults(conn, tenant_id)
+    if quota is not None:
+        charge_campaign(conn, tenant_id, quota, now)
     campaign_id = new_id("cmp")
     conn.execute(
         insert(campaigns).values(

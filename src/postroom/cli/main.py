@@ -343,6 +343,102 @@ def tenant_limits(
         console.print(f"domain   {name} {value}/s")
 
 
+QuotaOption = Annotated[
+    str | None, typer.Option(help="A number (0: no limit), or 'default' for the platform's.")
+]
+
+
+@tenant_app.command("quotas")
+@reports_errors
+def tenant_quotas(
+    tenant: str,
+    file_bytes: Annotated[
+        str | None,
+        typer.Option(help="The largest recipient file in bytes (at most POSTROOM_FILE_MAX_BYTES)."),
+    ] = None,
+    rows_per_campaign: QuotaOption = None,
+    messages_per_day: QuotaOption = None,
+    api_rate: Annotated[
+        str | None,
+        typer.Option(help="Requests per API key, e.g. 20/s or 600/m (0: none), or 'default'."),
+    ] = None,
+    api_burst: QuotaOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show or set TENANT's quotas and API request rate; each replaces its POSTROOM_QUOTA_*
+    or POSTROOM_API_RATE_* default for this tenant. A new request rate reaches every API
+    process within 10 seconds."""
+    from postroom.tenants import quotas
+
+    rt = _runtime()
+    changes = {
+        "file_bytes": _quota_number("--file-bytes", file_bytes),
+        "rows_per_campaign": _quota_number("--rows-per-campaign", rows_per_campaign),
+        "messages_per_day": _quota_number("--messages-per-day", messages_per_day),
+        "api_rate": _quota_rate(api_rate),
+        "api_burst": _quota_number("--api-burst", api_burst),
+    }
+    if (
+        isinstance(changes["file_bytes"], int)
+        and changes["file_bytes"] > rt.settings.file_max_bytes
+    ):
+        raise typer.BadParameter(
+            f"--file-bytes may be at most POSTROOM_FILE_MAX_BYTES ({rt.settings.file_max_bytes})"
+        )
+    if changes["api_burst"] == 0:
+        raise typer.BadParameter("--api-burst must be at least 1")
+    with rt.db.write() as conn:
+        own = quotas.own_limits(conn, tenant)
+        if any(value is not None for value in changes.values()):
+            own = quotas.changed_limits(own, **changes)
+            quotas.set_own_limits(conn, tenant, own)
+            given = {name: value for name, value in changes.items() if value is not None}
+            _audit(rt, conn, tenant, "tenant quotas", given)
+    in_force = quotas.quotas(own, rt.settings)
+    rate = quotas.request_rate(own, rt.settings)
+    shown = {
+        "tenant_id": tenant,
+        "file_bytes": in_force.file_bytes,
+        "rows_per_campaign": in_force.rows_per_campaign,
+        "messages_per_day": in_force.messages_per_day,
+        "api_rate_per_second": rate.rate,
+        "api_burst": rate.burst,
+        "own": asdict(own),
+    }
+    if as_json:
+        print_json(shown)
+        return
+    lines = (
+        ("file_bytes", in_force.file_bytes),
+        ("rows_per_campaign", in_force.rows_per_campaign),
+        ("messages_per_day", in_force.messages_per_day),
+        ("api_rate", f"{rate.rate:g}/s" if rate.rate else 0),
+        ("api_burst", rate.burst),
+    )
+    for name, value in lines:
+        origin = "" if getattr(own, name) is not None else "  [dim](default)[/dim]"
+        console.print(f"{name:<18} {value or 'no limit'}{origin}", highlight=False)
+
+
+def _quota_number(option: str, value: str | None) -> int | str | None:
+    if value is None or value == "default":
+        return value
+    if not (value.isascii() and value.isdigit()):
+        raise typer.BadParameter(f"{option} takes a whole number or 'default', not {value!r}")
+    return int(value)
+
+
+def _quota_rate(value: str | None) -> float | str | None:
+    from postroom.rates import parse_rate
+
+    if value is None or value == "default":
+        return value
+    try:
+        return parse_rate(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 @tenant_app.command("tracking")
 @reports_errors
 def tenant_tracking(

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from postroom.analytics.reports import campaign_analytics
 from postroom.campaigns import control, service
+from postroom.campaigns.quotas import campaign_quota
 from postroom.campaigns.schemas import CampaignRequest, Sender
 from postroom.campaigns.states import ACTIVE_CAMPAIGN_STATUSES, CampaignStatus
 from postroom.console import framing, key_pages, uploads, webhook_pages
@@ -251,6 +252,9 @@ def create_campaign(
             from_name, from_email = parseaddr(one_line(sender))
             fields["from"] = Sender(name=from_name or None, email=from_email)
         body = CampaignRequest.model_validate(fields)
+        quota = campaign_quota(
+            rt, caller.tenant_id, file_id, delimiter=None, email_column=body.email_column
+        )
         with rt.db.write() as conn:
             campaign_id = service.create_campaign(
                 conn,
@@ -258,6 +262,7 @@ def create_campaign(
                 body,
                 default_from=rt.settings.default_from,
                 now=rt.clock.now(),
+                quota=quota,
             )
     except (PostroomError, ValidationError) as exc:
         error = exc.message if isinstance(exc, PostroomError) else _first_problem(exc)

@@ -9,6 +9,7 @@ from postroom.files import service as file_service
 from postroom.runtime import Runtime
 from postroom.templates import service as template_service
 from postroom.templates.limits import RenderLimits
+from postroom.tenants.quotas import tenant_quotas
 
 _CHUNK = 1024 * 1024
 
@@ -45,6 +46,7 @@ def store_template(rt: Runtime, tenant_id: str, name: str, subject: str, body: B
 def store_file(rt: Runtime, tenant_id: str, filename: str, body: BinaryIO) -> str:
     settings = rt.settings
     with rt.db.write() as conn:
+        max_bytes = tenant_quotas(conn, tenant_id, settings).file_bytes
         created = file_service.create_file_upload(
             conn,
             rt.blobs,
@@ -53,10 +55,10 @@ def store_file(rt: Runtime, tenant_id: str, filename: str, body: BinaryIO) -> st
             content_type="text/csv",
             now=rt.clock.now(),
             ttl_seconds=settings.upload_url_ttl_seconds,
-            max_bytes=settings.file_max_bytes,
+            max_bytes=max_bytes,
         )
         file = file_service.get_file(conn, tenant_id, created.file_id)
-    _write(rt, file.blob_key, body, settings.file_max_bytes)
+    _write(rt, file.blob_key, body, max_bytes)
     with rt.db.write() as conn:
         file = file_service.get_file(conn, tenant_id, created.file_id)
         file_service.record_file_upload(conn, rt.blobs, file, rt.clock.now())

@@ -7,6 +7,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     Double,
     Float,
     ForeignKey,
@@ -74,6 +75,23 @@ tenants = Table(
     # Tracking defaults for new campaigns; NULL means on.
     Column("track_opens", Boolean),
     Column("track_clicks", Boolean),
+    # The tenant's own request rate per API key (requests/second, 0: none) and burst, and its
+    # quotas (0: none); NULL is the platform's default (POSTROOM_API_RATE_*, POSTROOM_QUOTA_*).
+    Column("api_rate_limit", Float),
+    Column("api_rate_burst", Integer),
+    Column("quota_file_bytes", BigInteger),
+    Column("quota_rows_per_campaign", BigInteger),
+    Column("quota_messages_per_day", BigInteger),
+)
+
+# Messages each tenant's campaigns took on per UTC day (their files' rows, counted when the
+# campaign is created), the counter the messages-per-day quota is checked against.
+tenant_daily_usage = Table(
+    "tenant_daily_usage",
+    metadata,
+    Column("tenant_id", String(40), ForeignKey("tenants.id"), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("messages", BigInteger, nullable=False),
 )
 
 api_keys = Table(
@@ -292,8 +310,10 @@ breakers = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
-# Rate-limit buckets every worker shares: a theoretical arrival time (epoch seconds) per key
-# (``transport:…``, ``tenant:…``, ``domain:…``); see delivery/ratelimit.py.
+# Rate-limit buckets every worker and API process shares: a theoretical arrival time (epoch
+# seconds) per key (``transport:…``, ``tenant:…``, ``domain:…``, ``api:<key id>``); see
+# delivery/ratelimit.py. UNLOGGED on PostgreSQL (migration 0013): losing them in a crash
+# costs one burst, and every API request writes one.
 rate_limits = Table(
     "rate_limits",
     metadata,

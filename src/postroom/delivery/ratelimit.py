@@ -81,3 +81,41 @@ def domain_bucket(domain: str, tenant_id: str | None = None) -> str:
 
 def recipient_domain(address: str) -> str:
     return address.rpartition("@")[2].lower().rstrip(".")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestBudget:
+    """What an API key's bucket says after one request: the figures of the RateLimit headers.
+
+    A key's bucket is the same GCRA with a burst counted in requests: a request is let
+    through when the bucket's ``tat`` is at most ``(burst - 1) / rate`` seconds ahead of now
+    (``latest_tat``), and moves it ``1 / rate`` on.
+    """
+
+    limit: int  # the burst: requests that may come at once after a quiet spell
+    remaining: int  # requests that may come now
+    reset_seconds: float  # until the whole burst is available again
+    retry_after_seconds: float  # 0 when this request was let through
+
+
+#: Epoch seconds as floats are exact to about 0.2 microseconds: differences within this much
+#: are rounding, not time.
+ROUNDING_SECONDS = 1e-6
+
+
+def latest_tat(now: float, rate: float, burst: int) -> float:
+    """The furthest ahead a key's ``tat`` may be for one more request to go now."""
+    return now + (burst - 1) / rate + ROUNDING_SECONDS
+
+
+def request_budget(
+    tat: float, now: float, rate: float, burst: int, *, granted: bool
+) -> RequestBudget:
+    """The budget at ``now`` of a bucket whose ``tat`` is as it stands after the request
+    (moved on when ``granted``, as it was when refused)."""
+    ahead = max(0.0, tat - now)
+    if not granted:
+        wait = max(ROUNDING_SECONDS, tat - latest_tat(now, rate, burst))
+        return RequestBudget(burst, 0, ahead, wait)
+    remaining = math.floor(burst - (ahead - ROUNDING_SECONDS) * rate)
+    return RequestBudget(burst, max(0, min(burst, remaining)), ahead, 0.0)

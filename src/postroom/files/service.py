@@ -10,7 +10,15 @@ from sqlalchemy import Connection, Row, insert, select, update
 
 from postroom.blobs import BlobStore, PresignedUpload
 from postroom.db.tables import files
-from postroom.errors import Conflict, Gone, NotFound, Unprocessable, UnsupportedMediaType
+from postroom.errors import (
+    Conflict,
+    FileRejected,
+    Gone,
+    NotFound,
+    Unprocessable,
+    UnsupportedMediaType,
+)
+from postroom.files.csvreader import CsvLimits, RecipientFile
 from postroom.ids import new_id
 
 CSV_CONTENT_TYPES = ("text/csv", "application/csv", "text/plain")
@@ -107,3 +115,30 @@ def record_file_upload(conn: Connection, blobs: BlobStore, file: Row[Any], now: 
         .where(files.c.id == file.id, files.c.status == "pending_upload")
         .values(status="uploaded", size=size, uploaded_at=now)
     )
+
+
+def count_rows(
+    blobs: BlobStore,
+    blob_key: str,
+    *,
+    delimiter: str | None,
+    email_column: str | None,
+    limits: CsvLimits,
+    up_to: int,
+) -> int:
+    """The file's data rows as file processing counts them (valid, invalid and duplicate;
+    blank ones skipped), reading no further than row ``up_to``. A file that cannot be read
+    counts the rows before the problem: processing then fails the campaign with it."""
+    count = 0
+    with blobs.open(blob_key) as stream:
+        reader = RecipientFile(
+            stream, delimiter=delimiter, email_column=email_column, limits=limits
+        )
+        try:
+            for _row in reader.checked_rows():
+                count += 1
+                if count >= up_to:
+                    break
+        except FileRejected:
+            pass
+    return count

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -94,6 +95,13 @@ def list_keys(conn: Connection, tenant_id: str) -> list[KeyInfo]:
     return [KeyInfo(r.id, r.tenant_id, r.created_at, r.revoked_at, r.scopes) for r in rows]
 
 
+#: What the request in hand costs its key: set per request by the API edge for the routes it
+#: rate-limits (``api/request_rate.py``), called once the key is known, on its connection.
+request_meter: ContextVar[Callable[[Connection, Caller], None] | None] = ContextVar(
+    "request_meter", default=None
+)
+
+
 def require_key(presented: str | None) -> str:
     """The presented key as given, or Unauthorized when the request carries none."""
     if not presented:
@@ -108,7 +116,17 @@ def authenticate(conn: Connection, presented: str | BearerToken | None) -> Calle
     """Resolve a presented key (or an OAuth token already verified) to its tenant, or raise
     Unauthorized; Forbidden when it lacks the scope the request needs."""
     if isinstance(presented, BearerToken):
-        return _token_caller(conn, presented)
+        caller = _token_caller(conn, presented)
+    else:
+        caller = _key_caller(conn, presented)
+    # Charged once the caller is known: a request with a bad key or token costs nothing.
+    meter = request_meter.get()
+    if meter is not None:
+        meter(conn, caller)
+    return caller
+
+
+def _key_caller(conn: Connection, presented: str | None) -> Caller:
     presented = require_key(presented)
     parsed = parse_key(presented)
     row = None

@@ -3,8 +3,8 @@ record when their source CSV was deleted, and campaigns when their messages' per
 was purged for good.
 
 Revision ID: 0014
-Revises: 0012
-Create Date: 2026-12-01
+Revises: 0013
+Create Date: 2026-11-29
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ from alembic import op
 from postroom.db.types import UtcDateTime
 
 revision = "0014"
-# 0013 (request limits and quotas) is on another branch; whichever lands second revises
-# this line to follow the other.
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
