@@ -11,7 +11,8 @@ from starlette.concurrency import run_in_threadpool
 
 from postroom.api.errors import error_responses
 from postroom.blobs import PresignedUpload
-from postroom.blobs.local import LocalBlobStore, upload_too_large
+from postroom.blobs.base import upload_too_large
+from postroom.blobs.local import LocalBlobStore
 from postroom.errors import NotFound
 from postroom.files import service as file_service
 from postroom.runtime import Runtime
