@@ -1,11 +1,14 @@
 """The real app with POSTROOM_STORAGE_URL=s3://… on moto's S3 server (a stand-in for S3 on
 127.0.0.1, not S3): clients upload straight to the bucket, Postroom notices the uploads when
-they are used, refuses those over the limit, reads the CSV back in ranges and is ready."""
+they are used or when S3's event notifications (through SNS) say so, refuses those over the
+limit, and is ready."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus, urlsplit
 
 import httpx
 import pytest
@@ -16,7 +19,9 @@ from postroom.db.tables import files, templates
 from postroom.runtime import Runtime
 from postroom.tenants.service import create_tenant
 from tests.integration.conftest import ServerFactory
-from tests.support.moto_s3 import PREFIX, MotoS3
+from tests.integration.test_cli import cli_env, postroom
+from tests.support.moto_s3 import BUCKET, PREFIX, MotoS3
+from tests.support.sns_signing import SnsSigner, fixture, notification
 
 HTML = "<p>Hello {{ first_name }}</p>"
 ROWS = "email,first_name\n" + "".join(f"p{i}@example.com,P{i}\n" for i in range(30))
@@ -130,3 +135,78 @@ def test_ready_with_s3_storage(server_factory: ServerFactory, moto_s3: MotoS3) -
     assert ready.status_code == 200, ready.text
     assert ready.json()["checks"]["blob_store"] == "ok"
     assert moto_s3.object_keys() == []  # the probe object is gone again
+
+
+def s3_event(object_keys: list[str], bucket: str = BUCKET) -> dict[str, Any]:
+    """An S3 event notification as S3 publishes it to SNS (keys URL-encoded, "+" for " ")."""
+    records = [
+        {
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "eventName": "ObjectCreated:Put",
+            "s3": {
+                "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                "object": {"key": quote_plus(key, safe="/"), "size": 1},
+            },
+        }
+        for key in object_keys
+    ]
+    return notification({"Records": records})
+
+
+def post_hook(rt: Runtime, message: dict[str, Any]) -> httpx.Response:
+    return httpx.post(
+        f"{rt.settings.base_url}/hooks/s3",
+        content=json.dumps(message).encode(),
+        headers={"Content-Type": "text/plain; charset=UTF-8"},
+    )
+
+
+def test_s3_event_notifications_notice_uploads_at_once(
+    server_factory: ServerFactory, moto_s3: MotoS3
+) -> None:
+    rt, key = start(server_factory, moto_s3, file_max_bytes=100)
+    signer = SnsSigner()
+    rt.sns_fetch = signer.fetch
+    http = httpx.Client(base_url=rt.settings.base_url, headers={"Authorization": f"Bearer {key}"})
+    small, big = (
+        http.post("/api/v1/files/presigned-url", json={"filename": "list.csv"}).json()
+        for _ in range(2)
+    )
+    template = http.post("/api/v1/templates/presigned-url", json={"name": "t", "subject": "Hi"})
+    for ticket, body in ((small, "email\n"), (big, ROWS), (template.json(), HTML)):
+        httpx.put(ticket["upload_url"], content=body.encode(), headers=ticket["headers"])
+    keys = [urlsplit(t["upload_url"]).path.split("/", 2)[2] for t in (small, big, template.json())]
+    # Unsigned, or about another bucket: nothing is noticed.
+    assert post_hook(rt, s3_event(keys)).status_code == 403
+    other = post_hook(rt, signer.sign(s3_event(keys, bucket="someone-else")))
+    assert other.json() == {"type": "Notification", "noticed": 0, "refused": 0}
+
+    answer = post_hook(rt, signer.sign(s3_event([*keys, f"{PREFIX}/t/no/such.csv"])))
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"type": "Notification", "noticed": 2, "refused": 1}
+    assert statuses(rt, template.json()["template_id"], small["file_id"]) == ("ready", "uploaded")
+    assert statuses(rt, template.json()["template_id"], big["file_id"])[1] == "pending_upload"
+    assert len(moto_s3.object_keys()) == 2  # the oversized one was deleted
+    # S3's test event, and a subscription confirmation (fetched from SNS only).
+    test_event = notification({"Service": "Amazon S3", "Event": "s3:TestEvent"})
+    assert post_hook(rt, signer.sign(test_event)).json()["noticed"] == 0
+    confirmation = post_hook(rt, signer.sign(fixture("sns-http-subscription-confirmation.json")))
+    assert confirmation.json() == {"type": "SubscriptionConfirmation", "confirmed": True}
+    not_s3 = post_hook(rt, signer.sign(notification({"eventType": "Bounce"})))
+    assert not_s3.status_code == 400 and not_s3.json()["error"]["code"] == "unknown_s3_event"
+    http.close()
+
+
+def test_the_s3_hook_is_not_there_with_local_storage(server_factory: ServerFactory) -> None:
+    rt, _api = server_factory.start()
+    assert post_hook(rt, s3_event(["x"])).status_code == 404
+
+
+def test_rotate_key_says_it_does_not_apply_to_s3(
+    moto_s3: MotoS3, tmp_path: Path, database_url: str
+) -> None:
+    env = cli_env(tmp_path, database_url, POSTROOM_STORAGE_URL=moto_s3.storage_url)
+    result = postroom("storage", "rotate-key", env=env, cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    assert "file:// storage only" in result.stderr and "encrypted by S3" in result.stderr

@@ -4,6 +4,8 @@ there when a template or file is looked at or used, or when S3 says so)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -16,11 +18,17 @@ from postroom.api.errors import error_responses
 from postroom.blobs import PresignedUpload
 from postroom.blobs.base import upload_too_large
 from postroom.blobs.local import LocalBlobStore
-from postroom.errors import NotFound
+from postroom.blobs.s3 import S3BlobStore
+from postroom.blobs.s3_events import created_objects
+from postroom.errors import BadRequest, NotFound, PostroomError
+from postroom.events.sns import SnsVerifier
+from postroom.events.sns_intake import open_sns_message
 from postroom.files import service as file_service
 from postroom.runtime import Runtime
 from postroom.templates import service as template_service
 from postroom.templates.limits import RenderLimits
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["uploads"])
 
@@ -85,16 +93,15 @@ async def upload(key: str, request: Request) -> dict[str, Any]:
     return {"key": key, "size": size}
 
 
-def notice_upload(rt: Runtime, key: str) -> None:
-    """Record the upload of whichever template or file waits for ``key`` (nothing when none
+def notice_upload(rt: Runtime, key: str) -> bool:
+    """Record the upload of whichever template or file waits for ``key`` (False when none
     does): the local store's PUT calls this at once, S3 event notifications when S3 says."""
     with rt.db.read_latest() as conn:
         template = template_service.find_template_by_key(conn, key)
         file = None if template is not None else file_service.find_file_by_key(conn, key)
     if template is not None:
-        notice_template_upload(rt, template)
-    elif file is not None:
-        notice_file_upload(rt, file)
+        return notice_template_upload(rt, template)
+    return file is not None and notice_file_upload(rt, file)
 
 
 def notice_template_upload(rt: Runtime, template: Row[Any]) -> bool:
@@ -140,3 +147,39 @@ def notice_campaign_uploads(rt: Runtime, tenant_id: str, template_id: str, file_
             return
     notice_template_upload(rt, template)
     notice_file_upload(rt, file)
+
+
+def receive_s3_notification(
+    rt: Runtime,
+    store: S3BlobStore,
+    body: bytes,
+    *,
+    verifier: SnsVerifier | None,
+    fetch: Callable[[str], bytes],
+) -> dict[str, Any]:
+    """An S3 event notification delivered by SNS: each upload it names is noticed now and
+    counted; one refused (over its limit) is counted, not raised, as SNS would only deliver
+    it again; objects of other buckets or of no pending template or file are passed over."""
+    envelope = open_sns_message(body, verifier=verifier, fetch=fetch)
+    answer: dict[str, Any] = {"type": envelope.message_type}
+    if envelope.confirmed:
+        answer["confirmed"] = True
+    if envelope.message is None:
+        return answer
+    try:
+        created = created_objects(envelope.message)
+    except ValueError as exc:
+        raise BadRequest(
+            f"Not an S3 event notification Postroom understands: {exc}.", code="unknown_s3_event"
+        ) from None
+    noticed = refused = 0
+    for bucket, object_key in created:
+        blob_key = store.location.blob_key(object_key)
+        if bucket != store.location.bucket or blob_key is None:
+            continue
+        try:
+            noticed += notice_upload(rt, blob_key)
+        except PostroomError as exc:
+            log.warning("upload %s refused on S3's notification: %s", object_key, exc.code)
+            refused += 1
+    return {**answer, "noticed": noticed, "refused": refused}
