@@ -1,5 +1,5 @@
 """Shared fixtures: databases (SQLite and PostgreSQL), a runtime, a live server on a free
-port, a real SMTP relay (aiosmtpd), an SES stand-in (moto), tenants and API clients."""
+port, a real SMTP relay (aiosmtpd), SES and S3 stand-ins (moto), tenants and API clients."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from tests.support.live_server import LiveServer, free_port
 from tests.support.smtp_relay import SmtpRelay
 
 if TYPE_CHECKING:
+    from tests.support.moto_s3 import MotoS3
     from tests.support.moto_ses import MotoSes
 
 PG_URL_VARIABLE = "POSTROOM_TEST_DATABASE_URL"
@@ -135,6 +136,15 @@ def moto_ses(moto_server: MotoSes, monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     moto_server.reset()
     use_moto_ses(monkeypatch, tmp_path, moto_server.endpoint_url)
     return moto_server
+
+
+@pytest.fixture
+def moto_s3(moto_server: MotoSes, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> MotoS3:
+    """An empty bucket on moto's S3, with the AWS chain of this test pointed at it."""
+    from tests.support.moto_s3 import use_moto_s3
+
+    moto_server.reset()
+    return use_moto_s3(monkeypatch, tmp_path, moto_server.endpoint_url)
 
 
 def make_settings(database_url: str, tmp_path: Path, port: int, **overrides: object) -> Settings:

@@ -18,7 +18,7 @@ from postroom.rates import parse_domain_rates, parse_rate
 from postroom.storage_keys import Keyring, StorageKey, new_key_entry, parse_keyring
 
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
-STORAGE_SCHEMES = ("file",)
+STORAGE_SCHEMES = ("file", "s3")
 TRANSPORT_SCHEMES = ("smtp", "ses", "capture")
 
 
@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     # "id:base64" keys; the others still read older blobs. Empty: one generated into var/.
     storage_encryption_keys: str = Field(default="", repr=False)
     default_from: str = "Postroom <postroom@localhost>"
+    # With s3:// storage: another S3-compatible endpoint (MinIO, Ceph, R2…; empty: AWS), the
+    # region (empty: the standard AWS chain's) and path-style addressing (http://host/bucket).
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    s3_path_style: bool = False
 
     upload_url_ttl_seconds: int = Field(default=15 * 60, gt=0)
     # Request bodies. Above request_max_bytes a body answers 413 before it is read (uploads
@@ -156,6 +161,8 @@ def load_settings(**overrides: object) -> Settings:
     _check_scheme("POSTROOM_DATABASE_URL", settings.database_url, DATABASE_SCHEMES)
     _check_scheme("POSTROOM_STORAGE_URL", settings.storage_url, STORAGE_SCHEMES)
     _check_scheme("POSTROOM_TRANSPORT_URL", settings.transport_url, TRANSPORT_SCHEMES)
+    if settings.s3_endpoint_url:
+        _check_scheme("POSTROOM_S3_ENDPOINT_URL", settings.s3_endpoint_url, ("http", "https"))
     if settings.storage_encryption_keys.strip():
         try:
             parse_keyring(settings.storage_encryption_keys)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from postroom.blobs import BlobStore, open_blob_store
+from postroom.blobs.s3 import S3Endpoint
 from postroom.clock import Clock, SystemClock
 from postroom.config import Settings, load_settings, resolve_secret_key, resolve_storage_keys
 from postroom.db.engine import Database
@@ -49,6 +50,11 @@ def build_runtime(
         signing_key=secret_key,
         base_url=settings.base_url,
         keyring=resolve_storage_keys(settings, var_dir),
+        s3_endpoint=S3Endpoint(
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            path_style=settings.s3_path_style,
+        ),
     )
     return Runtime(
         settings=settings,

@@ -253,8 +253,4 @@ def test_the_deploy_guides_are_linked_and_name_real_settings() -> None:
         text = (ROOT / "docs" / name).read_text()
         for variable in set(re.findall(r"POSTROOM_[A-Z0-9_]+", text)):
             setting = variable.removeprefix("POSTROOM_").lower()
-            # POSTROOM_S3_ENDPOINT_URL comes with the S3 store (marked so in the guide).
-            assert setting in Settings.model_fields or variable == "POSTROOM_S3_ENDPOINT_URL", (
-                name,
-                variable,
-            )
+            assert setting in Settings.model_fields, (name, variable)

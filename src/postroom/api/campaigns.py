@@ -15,6 +15,7 @@ from postroom.api import idempotency
 from postroom.api.deps import ApiKeyDep, CallerDep, RuntimeDep
 from postroom.api.errors import error_responses
 from postroom.api.scopes import needs
+from postroom.api.uploads import notice_campaign_uploads
 from postroom.campaigns import control, service
 from postroom.campaigns.quotas import campaign_quota
 from postroom.campaigns.schemas import (
@@ -42,7 +43,7 @@ router = APIRouter(
     "",
     status_code=202,
     response_model=CampaignAccepted,
-    responses=error_responses(400, 401, 404, 409, 410, 422),
+    responses=error_responses(400, 401, 404, 409, 410, 413, 422),
 )
 def create_campaign(
     body: CampaignRequest,
@@ -65,6 +66,8 @@ def create_campaign(
         if replay is not None:
             return JSONResponse(replay.body, status_code=replay.status)
     try:
+        # Uploads straight to S3 are noticed here if nothing noticed them before.
+        notice_campaign_uploads(rt, tenant_id, body.template_id, body.file_id)
         quota = campaign_quota(
             rt,
             tenant_id,

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from postroom.api.deps import ApiKeyDep, CallerDep, RuntimeDep
 from postroom.api.errors import error_responses
 from postroom.api.scopes import needs
-from postroom.api.uploads import UploadTicket, ticket
+from postroom.api.uploads import UploadTicket, notice_file_upload, ticket
 from postroom.files import service
 from postroom.runtime import Runtime
 from postroom.tenants.quotas import check_file_size, tenant_quotas
@@ -82,11 +82,17 @@ def create_file_upload(
     return {"file_id": created.file_id, **ticket(created.upload)}
 
 
-@router.get("/{file_id}", response_model=FileView, responses=error_responses(401, 404))
+@router.get("/{file_id}", response_model=FileView, responses=error_responses(401, 404, 413))
 def get_file(file_id: str, rt: RuntimeDep, key: ApiKeyDep) -> FileView:
-    """A recipient file: its upload, its last use, and whether its CSV is still kept."""
+    """A recipient file: its upload, its last use, and whether its CSV is still kept. A
+    pending file whose upload has landed is recorded now (413 ``upload_too_large`` for one
+    over the limit, which is deleted)."""
     with rt.db.read_latest() as conn:
-        row = service.get_file(conn, authenticate(conn, key).tenant_id, file_id)
+        tenant_id = authenticate(conn, key).tenant_id
+        row = service.get_file(conn, tenant_id, file_id)
+    if notice_file_upload(rt, row):
+        with rt.db.read_latest() as conn:
+            row = service.get_file(conn, tenant_id, file_id)
     return FileView(
         file_id=row.id,
         filename=row.filename,

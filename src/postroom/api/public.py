@@ -1,5 +1,5 @@
-"""Routes that need no API key: the Amazon SNS hook for SES events (trusted by its
-signature instead), and one-click unsubscribe links (trusted by their signed token)."""
+"""Routes that need no API key: the Amazon SNS hooks for SES events and S3 uploads (trusted
+by their signature instead), and one-click unsubscribe links (trusted by their signed token)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from fastapi.responses import HTMLResponse
 
 from postroom.api.deps import RuntimeDep
 from postroom.api.errors import error_responses
+from postroom.api.uploads import receive_s3_notification
+from postroom.blobs.s3 import S3BlobStore
 from postroom.errors import NotFound, PayloadTooLarge
 from postroom.events.sns import fetch_from_sns
 from postroom.events.sns_intake import receive_sns_message
@@ -30,15 +32,11 @@ async def ses_hook(request: Request, rt: RuntimeDep) -> dict[str, Any]:
     """Amazon SNS deliveries of SES events (subscribe an SNS topic's HTTPS endpoint here).
     Only messages with a valid SNS signature are trusted; subscriptions are confirmed by
     fetching their SubscribeURL, only when it is an https URL on an SNS host."""
-    body = bytearray()
-    async for chunk in request.stream():  # stop reading as soon as it is too large
-        body += chunk
-        if len(body) > SNS_MAX_BYTES:
-            raise PayloadTooLarge("An SNS message is never this large.", code="payload_too_large")
+    body = await _sns_body(request)
     outcome = await run_in_threadpool(
         receive_sns_message,
         rt.db,
-        bytes(body),
+        body,
         verifier=request.app.state.sns_verifier,
         fetch=rt.sns_fetch or fetch_from_sns,
         now=rt.clock.now(),
@@ -49,6 +47,34 @@ async def ses_hook(request: Request, rt: RuntimeDep) -> dict[str, Any]:
     if outcome.confirmed:
         answer["confirmed"] = True
     return answer
+
+
+@router.post("/hooks/s3", responses=error_responses(400, 403, 404, 413))
+async def s3_hook(request: Request, rt: RuntimeDep) -> dict[str, Any]:
+    """S3 event notifications (ObjectCreated) delivered by Amazon SNS, with s3:// storage:
+    each upload they name is noticed at once rather than when its template or file is next
+    used. Trusted, and subscriptions confirmed, exactly as on /hooks/ses."""
+    store = rt.blobs
+    if not isinstance(store, S3BlobStore):
+        raise NotFound("Blobs are not stored in S3 here.", code="not_found")
+    body = await _sns_body(request)
+    return await run_in_threadpool(
+        receive_s3_notification,
+        rt,
+        store,
+        body,
+        verifier=request.app.state.sns_verifier,
+        fetch=rt.sns_fetch or fetch_from_sns,
+    )
+
+
+async def _sns_body(request: Request) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():  # stop reading as soon as it is too large
+        body += chunk
+        if len(body) > SNS_MAX_BYTES:
+            raise PayloadTooLarge("An SNS message is never this large.", code="payload_too_large")
+    return bytes(body)
 
 
 _PAGE = """<!doctype html>

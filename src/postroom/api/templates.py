@@ -11,9 +11,8 @@ from pydantic import BaseModel, Field
 from postroom.api.deps import ApiKeyDep, CallerDep, RuntimeDep
 from postroom.api.errors import error_responses
 from postroom.api.scopes import needs
-from postroom.api.uploads import UploadTicket, ticket
+from postroom.api.uploads import UploadTicket, notice_template_upload, ticket
 from postroom.templates import service
-from postroom.templates.limits import RenderLimits
 from postroom.tenants.service import authenticate
 from postroom.wiretext import OneLine, Text
 
@@ -77,23 +76,17 @@ def create_template_upload(
     return {"template_id": created.template_id, **ticket(created.upload)}
 
 
-@router.get("/{template_id}", response_model=TemplateView, responses=error_responses(401, 404))
+@router.get("/{template_id}", response_model=TemplateView, responses=error_responses(401, 404, 413))
 def get_template(template_id: str, rt: RuntimeDep, key: ApiKeyDep) -> dict[str, Any]:
     """A template's status (``pending_upload``, ``ready`` or ``invalid``), variables and
-    problems."""
-    with rt.db.write() as conn:
-        caller = authenticate(conn, key)
-        template = service.get_template(conn, caller.tenant_id, template_id)
-        if template.status == "pending_upload":
-            service.record_template_upload(
-                conn,
-                rt.blobs,
-                template,
-                max_bytes=rt.settings.template_max_bytes,
-                now=rt.clock.now(),
-                limits=RenderLimits.from_settings(rt.settings),
-            )
-            template = service.get_template(conn, caller.tenant_id, template_id)
+    problems. A pending template whose upload has landed is checked now (413
+    ``upload_too_large`` for one over the limit, which is deleted)."""
+    with rt.db.read_latest() as conn:
+        tenant_id = authenticate(conn, key).tenant_id
+        template = service.get_template(conn, tenant_id, template_id)
+    if notice_template_upload(rt, template):
+        with rt.db.read_latest() as conn:
+            template = service.get_template(conn, tenant_id, template_id)
     return {
         "template_id": template.id,
         "name": template.name,

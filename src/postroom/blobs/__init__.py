@@ -1,4 +1,4 @@
-"""Blob store adapter: templates, recipient files and reports, on local disk (S3 later)."""
+"""Blob store adapter: templates, recipient files and kept mail, on local disk or in S3."""
 
 from postroom.blobs.base import BlobStore, BlobWriter, PresignedUpload, open_blob_store
 

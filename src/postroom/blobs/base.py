@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 from urllib.parse import urlsplit
 
-from postroom.errors import ConfigError
+from postroom.errors import ConfigError, NotFound, PayloadTooLarge
 from postroom.storage_keys import Keyring
+
+if TYPE_CHECKING:
+    from postroom.blobs.s3 import S3Endpoint
+
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/]{0,299}$")
+
+
+def check_key(key: str) -> str:
+    """Keys are made by Postroom; anything that could escape the root is refused."""
+    if not _SAFE_KEY.match(key) or ".." in key or "//" in key:
+        raise NotFound("No such upload location.", code="not_found")
+    return key
+
+
+def upload_too_large(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"The upload is larger than the limit of {max_bytes} bytes.",
+        code="upload_too_large",
+        details={"max_bytes": max_bytes},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +67,19 @@ class BlobStore(Protocol):
 
 
 def open_blob_store(
-    url: str, *, signing_key: bytes, base_url: str, keyring: Keyring | None = None
+    url: str,
+    *,
+    signing_key: bytes,
+    base_url: str,
+    keyring: Keyring | None = None,
+    s3_endpoint: S3Endpoint | None = None,
 ) -> BlobStore:
-    """Pick the backend by URL scheme: ``file://DIR`` (relative to the working directory).
+    """Pick the backend by URL scheme: ``file://DIR`` (relative to the working directory) or
+    ``s3://BUCKET/PREFIX`` (reached through ``s3_endpoint``, default AWS).
 
     ``keyring`` encrypts what the local store writes. An object store that clients upload to
-    directly cannot be given plaintext to encrypt; it is to use the store's own server-side
-    encryption instead, chosen in its URL."""
+    directly cannot be given plaintext to encrypt; it uses the store's own server-side
+    encryption instead, chosen in its URL (``?sse=``)."""
     from postroom.blobs.local import LocalBlobStore
 
     parts = urlsplit(url)
@@ -61,4 +88,8 @@ def open_blob_store(
         if not str(root):
             raise ConfigError("POSTROOM_STORAGE_URL", f"no directory in {url!r}")
         return LocalBlobStore(root, signing_key=signing_key, base_url=base_url, keyring=keyring)
+    if parts.scheme == "s3":
+        from postroom.blobs.s3 import S3Endpoint, open_s3_blob_store
+
+        return open_s3_blob_store(url, s3_endpoint or S3Endpoint())
     raise ConfigError("POSTROOM_STORAGE_URL", f"unknown scheme {parts.scheme!r} in {url!r}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import secrets
 from collections.abc import Iterator
 from datetime import datetime
@@ -15,13 +14,12 @@ from urllib.parse import quote, urlencode
 
 from postroom import signing
 from postroom.blobs import encryption
-from postroom.blobs.base import PresignedUpload
+from postroom.blobs.base import PresignedUpload, check_key, upload_too_large
 from postroom.errors import (
     BlobUnreadable,
     Conflict,
     Forbidden,
     NotFound,
-    PayloadTooLarge,
     UnsupportedMediaType,
 )
 from postroom.storage_keys import Keyring
@@ -29,16 +27,8 @@ from postroom.storage_keys import Keyring
 #: What bringing one blob under the current storage key did (see ``LocalBlobStore.rekey``).
 Rekeyed = Literal["current", "rewrapped", "encrypted"]
 
-_SAFE_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/]{0,299}$")
 UPLOAD_PATH = "/uploads/"
 _COPY_BYTES = 1024 * 1024
-
-
-def check_key(key: str) -> str:
-    """Keys are made by Postroom; anything that could escape the root is refused."""
-    if not _SAFE_KEY.match(key) or ".." in key or "//" in key:
-        raise NotFound("No such upload location.", code="not_found")
-    return key
 
 
 class LocalBlobStore:
@@ -197,14 +187,6 @@ class LocalBlobStore:
                 "The blob is encrypted and this blob store was opened without storage keys."
             )
         return self.keyring
-
-
-def upload_too_large(max_bytes: int) -> PayloadTooLarge:
-    return PayloadTooLarge(
-        f"The upload is larger than the limit of {max_bytes} bytes.",
-        code="upload_too_large",
-        details={"max_bytes": max_bytes},
-    )
 
 
 class LocalBlobWriter:

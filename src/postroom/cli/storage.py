@@ -49,7 +49,11 @@ def rotate_key(
     rt = _runtime()
     store = rt.blobs
     if not isinstance(store, LocalBlobStore) or store.keyring is None:
-        raise ConfigError("POSTROOM_STORAGE_URL", "only the file:// store is encrypted by keys")
+        raise ConfigError(
+            "POSTROOM_STORAGE_URL",
+            "rotate-key applies to file:// storage only; s3:// storage is encrypted by S3 "
+            "itself (?sse=AES256 or ?sse=aws:kms in the URL; KMS rotates its own keys)",
+        )
     current = store.keyring.current.key_id
     rotation = _rotate(store)
     with rt.db.write() as conn:

@@ -30,16 +30,17 @@ def store_template(rt: Runtime, tenant_id: str, name: str, subject: str, body: B
         )
         template = template_service.get_template(conn, tenant_id, created.template_id)
     _write(rt, template.blob_key, body, settings.template_max_bytes)
-    with rt.db.write() as conn:
-        template = template_service.get_template(conn, tenant_id, created.template_id)
-        template_service.record_template_upload(
-            conn,
-            rt.blobs,
-            template,
-            max_bytes=settings.template_max_bytes,
-            now=rt.clock.now(),
-            limits=RenderLimits.from_settings(settings),
-        )
+    # Read back and checked outside the transaction: the store may be S3.
+    checked = template_service.check_template_upload(
+        rt.blobs,
+        template,
+        max_bytes=settings.template_max_bytes,
+        now=rt.clock.now(),
+        limits=RenderLimits.from_settings(settings),
+    )
+    if checked is not None:
+        with rt.db.write() as conn:
+            template_service.save_template_check(conn, template, checked)
     return created.template_id
 
 
@@ -58,19 +59,18 @@ def store_file(rt: Runtime, tenant_id: str, filename: str, body: BinaryIO) -> st
             max_bytes=max_bytes,
         )
         file = file_service.get_file(conn, tenant_id, created.file_id)
-    _write(rt, file.blob_key, body, max_bytes)
+    size = _write(rt, file.blob_key, body, max_bytes)
     with rt.db.write() as conn:
-        file = file_service.get_file(conn, tenant_id, created.file_id)
-        file_service.record_file_upload(conn, rt.blobs, file, rt.clock.now())
+        file_service.save_file_upload(conn, file, size, rt.clock.now())
     return created.file_id
 
 
-def _write(rt: Runtime, key: str, body: BinaryIO, max_bytes: int) -> None:
+def _write(rt: Runtime, key: str, body: BinaryIO, max_bytes: int) -> int:
     writer = rt.blobs.writer(key, max_bytes=max_bytes)
     try:
         while chunk := body.read(_CHUNK):
             writer.write(chunk)
-        writer.commit()
+        return writer.commit()
     except BaseException:
         writer.abort()
         raise

@@ -1,6 +1,7 @@
 """What Postroom does with a POST from Amazon SNS: trust it only once its signature checks
 out, confirm a subscription only towards SNS itself, and record the SES events a
-notification carries. A message that fails any check changes nothing."""
+notification carries (``open_sns_message`` does the first two for the S3 hook too). A
+message that fails any check changes nothing."""
 
 from __future__ import annotations
 
@@ -38,6 +39,36 @@ def receive_sns_message(
     now: datetime,
 ) -> SnsOutcome:
     """``verifier`` None means signatures are not checked (local development only)."""
+    envelope = open_sns_message(body, verifier=verifier, fetch=fetch)
+    if envelope.message is None:
+        return SnsOutcome(envelope.message_type, confirmed=envelope.confirmed)
+    try:
+        reported = parse_ses_record(_json_object(envelope.message.encode(), "the SES record"))
+    except UnknownSesRecord as exc:
+        raise BadRequest(
+            f"Not an SES record Postroom understands: {exc}", code="unknown_ses_record"
+        ) from None
+    with db.write() as conn:
+        recorded = record_provider_events(conn, reported, source="ses", now=now)
+    return SnsOutcome(envelope.message_type, recorded=recorded)
+
+
+@dataclass(frozen=True, slots=True)
+class SnsEnvelope:
+    """A trusted SNS message: its type, and the message a Notification carries (None for
+    the others, which ``open_sns_message`` has handled)."""
+
+    message_type: str
+    message: str | None = None
+    confirmed: bool = False
+
+
+def open_sns_message(
+    body: bytes, *, verifier: SnsVerifier | None, fetch: Callable[[str], bytes]
+) -> SnsEnvelope:
+    """Check an SNS POST (``verifier`` None: signatures are not checked, local development
+    only), confirm a subscription or note an unsubscription; raise BadRequest or Forbidden
+    for anything untrustworthy."""
     message = _json_object(body, "the SNS message")
     message_type = message.get("Type")
     if message_type not in MESSAGE_TYPES:
@@ -55,22 +86,14 @@ def receive_sns_message(
                 "The SNS message's signature could not be verified.", code="invalid_sns_signature"
             ) from None
     if message_type == "SubscriptionConfirmation":
-        return SnsOutcome(message_type, confirmed=_confirm(message, fetch))
+        return SnsEnvelope(message_type, confirmed=_confirm(message, fetch))
     if message_type == "UnsubscribeConfirmation":
         log.warning("SNS says the topic %s unsubscribed this endpoint", message.get("TopicArn"))
-        return SnsOutcome(message_type)
+        return SnsEnvelope(message_type)
     inner = message.get("Message")
     if not isinstance(inner, str):
         raise BadRequest("The SNS notification carries no message.", code="unknown_ses_record")
-    try:
-        reported = parse_ses_record(_json_object(inner.encode(), "the SES record"))
-    except UnknownSesRecord as exc:
-        raise BadRequest(
-            f"Not an SES record Postroom understands: {exc}", code="unknown_ses_record"
-        ) from None
-    with db.write() as conn:
-        recorded = record_provider_events(conn, reported, source="ses", now=now)
-    return SnsOutcome(message_type, recorded=recorded)
+    return SnsEnvelope(message_type, message=inner)
 
 
 def _confirm(message: dict[str, Any], fetch: Callable[[str], bytes]) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, insert, select, update
 
 from postroom.blobs import BlobStore, PresignedUpload
+from postroom.blobs.base import upload_too_large
 from postroom.db.tables import files
 from postroom.errors import (
     Conflict,
@@ -104,12 +105,29 @@ def find_file_by_key(conn: Connection, blob_key: str) -> Row[Any] | None:
 
 
 def record_file_upload(conn: Connection, blobs: BlobStore, file: Row[Any], now: datetime) -> None:
-    """Mark a pending file ``uploaded`` once its blob exists (idempotent)."""
+    """Mark a pending file ``uploaded`` once its blob exists (idempotent). For a blob written
+    through a ``BlobWriter``, which kept to the limit; an upload straight to the store goes
+    through ``landed_file_size`` first."""
     if file.status != "pending_upload":
         return
     size = blobs.size(file.blob_key)
-    if size is None:
-        return
+    if size is not None:
+        save_file_upload(conn, file, size, now)
+
+
+def landed_file_size(blobs: BlobStore, file: Row[Any], *, max_bytes: int) -> int | None:
+    """The size of a pending file's upload (blob I/O only, no SQL): None while nothing has
+    landed; an upload over ``max_bytes`` is deleted and refused with 413
+    ``upload_too_large``, as a store that took it without a limit cannot refuse it itself."""
+    size = blobs.size(file.blob_key)
+    if size is not None and size > max_bytes:
+        blobs.delete(file.blob_key)
+        raise upload_too_large(max_bytes)
+    return size
+
+
+def save_file_upload(conn: Connection, file: Row[Any], size: int, now: datetime) -> None:
+    """Mark a pending file ``uploaded`` (idempotent: a file no longer pending is left alone)."""
     conn.execute(
         update(files)
         .where(files.c.id == file.id, files.c.status == "pending_upload")

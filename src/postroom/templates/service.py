@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, insert, select, update
 
 from postroom.blobs import BlobStore, PresignedUpload
+from postroom.blobs.base import upload_too_large
 from postroom.db.tables import templates
 from postroom.errors import NotFound, Unprocessable
 from postroom.ids import new_id
@@ -105,14 +106,34 @@ def record_template_upload(
     now: datetime,
     limits: RenderLimits | None = None,
 ) -> None:
-    """Check the uploaded HTML and mark the template ``ready`` or ``invalid`` (with reasons);
-    one that goes over a render limit (``limits``, default the defaults) even with empty
-    fields is invalid.
-
-    Idempotent: a template that is no longer pending is left alone.
-    """
-    if template.status != "pending_upload" or not blobs.exists(template.blob_key):
+    """``check_template_upload`` and ``save_template_check`` in one, for a blob on local
+    disk (reading one in S3 inside a transaction would hold it across the network)."""
+    if template.status != "pending_upload":
         return
+    checked = check_template_upload(blobs, template, max_bytes=max_bytes, now=now, limits=limits)
+    if checked is not None:
+        save_template_check(conn, template, checked)
+
+
+def check_template_upload(
+    blobs: BlobStore,
+    template: Row[Any],
+    *,
+    max_bytes: int,
+    now: datetime,
+    limits: RenderLimits | None = None,
+) -> dict[str, Any] | None:
+    """Check the uploaded HTML (blob I/O only, no SQL): None while nothing has landed; an
+    upload over ``max_bytes`` is deleted and refused with 413 ``upload_too_large``, as the
+    upload itself is where the store can refuse it; else what makes the template ``ready``
+    or ``invalid`` (with reasons). One that goes over a render limit (``limits``, default
+    the defaults) even with empty fields is invalid."""
+    size = blobs.size(template.blob_key)
+    if size is None:
+        return None
+    if size > max_bytes:
+        blobs.delete(template.blob_key)
+        raise upload_too_large(max_bytes)
     data = blobs.read_bytes(template.blob_key)
     values: dict[str, Any] = {
         "size": len(data),
@@ -131,10 +152,16 @@ def record_template_upload(
             variables=check.variables,
             errors=[_problem(p) for p in check.problems],
         )
+    return values
+
+
+def save_template_check(conn: Connection, template: Row[Any], checked: dict[str, Any]) -> None:
+    """Record what ``check_template_upload`` found. Idempotent: a template that is no longer
+    pending is left alone."""
     conn.execute(
         update(templates)
         .where(templates.c.id == template.id, templates.c.status == "pending_upload")
-        .values(**values)
+        .values(**checked)
     )
 
 
