@@ -14,6 +14,7 @@ from postroom.db.tables import templates
 from postroom.errors import NotFound, Unprocessable
 from postroom.ids import new_id
 from postroom.templates.limits import RenderLimits
+from postroom.templates.pinning import pin_library
 from postroom.templates.sandbox import check_template
 
 TEMPLATE_CONTENT_TYPE = "text/html"
@@ -107,7 +108,8 @@ def record_template_upload(
 ) -> None:
     """Check the uploaded HTML and mark the template ``ready`` or ``invalid`` (with reasons);
     one that goes over a render limit (``limits``, default the defaults) even with empty
-    fields is invalid.
+    fields is invalid. The templates it loads are pinned now, among the tenant's own, and
+    kept in ``dependencies``; its variables include theirs.
 
     Idempotent: a template that is no longer pending is left alone.
     """
@@ -125,11 +127,15 @@ def record_template_upload(
         problems = [{"line": None, "part": "html", "message": f"not UTF-8: {exc.reason}"}]
         values.update(status="invalid", errors=problems, variables=[])
     else:
-        check = check_template(html, template.subject, max_bytes=max_bytes, limits=limits)
+        library = pin_library(conn, blobs, template, html)
+        check = check_template(
+            html, template.subject, max_bytes=max_bytes, limits=limits, library=library
+        )
         values.update(
             status="ready" if check.is_valid else "invalid",
             variables=check.variables,
             errors=[_problem(p) for p in check.problems],
+            dependencies=dict(library.pins[library.root_id]),
         )
     conn.execute(
         update(templates)
