@@ -211,6 +211,15 @@ def test_variables_include_those_of_the_templates_loaded() -> None:
     assert check.variables == ["email", "first_name", "items", "plan"]
 
 
+def test_names_set_outside_blocks_are_not_fields_of_the_blocks() -> None:
+    assert check_template("{% set x = 1 %}{% block b %}{{ x }}{% endblock %}", "s").variables == []
+    assert check_template("{% block b %}{{ y }}{% endblock %}", "s").variables == ["y"]
+    # A field the template changes is still a field.
+    html = "{% set name = name|title %}{% block b %}Hi {{ name }}{% endblock %}"
+    assert check_template(html, "s").variables == ["name"]
+    assert check_template("{% set name = name|title %}{{ name }}", "s").variables == ["name"]
+
+
 def test_loading_is_refused_unless_by_a_quoted_pinned_name_in_the_html() -> None:
     pinned = library({"footer": "tpl_f"}, tpl_f=("F", {}))
     cases = {

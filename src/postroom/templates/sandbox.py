@@ -153,7 +153,7 @@ class TemplateCache:
         """Return the template compiled for ``key``, compiling and keeping it on a miss.
 
         The caller guarantees that ``key`` identifies exactly this html and subject and the
-        templates of ``library`` (library.version_key).
+        templates of ``library`` (see PinnedTemplate.version_key).
         """
         with self._lock:
             compiled = self._entries.get(key)
@@ -281,7 +281,7 @@ def _examine_part(
         return None, set(), [TemplateProblem(None, message, part)]
     try:
         tree = environment.parse(source)
-        variables = _fields_used(tree, environment)
+        variables = _fields_used(tree, source, environment)
     except Exception as exc:
         return None, set(), [_problem_from_exception(exc, part)]
     library = environment.library
@@ -322,8 +322,9 @@ def _examine_library(
             problems.append(_problem_in(label, None, "the template is missing"))
             return set()
         try:
-            tree = environment.parse(library.sources[template_id])
-            variables = _fields_used(tree, environment)
+            source = library.sources[template_id]
+            tree = environment.parse(source)
+            variables = _fields_used(tree, source, environment)
         except Exception as exc:
             problem = _problem_from_exception(exc, "html")
             problems.append(_problem_in(label, problem.line, problem.message))
@@ -342,10 +343,20 @@ def _examine_library(
     return variables, problems
 
 
-def _fields_used(tree: nodes.Template, environment: SandboxEnvironment) -> set[str]:
+def _fields_used(tree: nodes.Template, source: str, environment: SandboxEnvironment) -> set[str]:
+    """The fields of the row a template uses: the names it uses and does not set itself."""
     # Finding the variables runs the code generator, which rejects e.g. unknown filters.
     variables = set(meta.find_undeclared_variables(tree)) - set(environment.globals)
-    return variables - top_level_names(tree)
+    if not any(True for _ in tree.find_all(nodes.Block)):
+        return variables
+    # Jinja counts every name a block uses as a field, but a block sees what the template
+    # set outside it ({% set title %} before a layout's blocks render); what the template
+    # uses before setting it, outside blocks, stays a field.
+    outside = environment.parse(source)
+    for block in outside.find_all(nodes.Block):
+        block.body = []
+    used_outside = set(meta.find_undeclared_variables(outside)) - set(environment.globals)
+    return used_outside | (variables - top_level_names(tree))
 
 
 def _problem_in(label: str, line: int | None, message: str) -> TemplateProblem:
