@@ -46,6 +46,10 @@ class TemplateView(BaseModel):
     status: str
     variables: list[str]
     errors: list[TemplateProblemView]
+    dependencies: dict[str, str] = Field(
+        description="The templates it extends, includes or imports: each name as written in "
+        "it, and the id of the template that name was pinned to when it was uploaded."
+    )
     size: int | None
     sha256: str | None
     created_at: datetime
@@ -94,6 +98,7 @@ def get_template(template_id: str, rt: RuntimeDep, key: ApiKeyDep) -> dict[str, 
         "status": template.status,
         "variables": template.variables,
         "errors": template.errors,
+        "dependencies": template.dependencies or {},
         "size": template.size,
         "sha256": template.sha256,
         "created_at": template.created_at,

@@ -107,16 +107,19 @@ def notice_upload(rt: Runtime, key: str) -> bool:
 
 def notice_template_upload(rt: Runtime, template: Row[Any]) -> bool:
     """Check and record a pending template's upload if it has landed, with the blob I/O
-    outside any transaction; True when the template's status may have changed."""
+    outside any write transaction (the templates it loads are looked up in a read one); True
+    when the template's status may have changed."""
     if template.status != "pending_upload":
         return False
-    checked = template_service.check_template_upload(
-        rt.blobs,
-        template,
-        max_bytes=rt.settings.template_max_bytes,
-        now=rt.clock.now(),
-        limits=RenderLimits.from_settings(rt.settings),
-    )
+    with rt.db.read() as conn:
+        checked = template_service.check_template_upload(
+            conn,
+            rt.blobs,
+            template,
+            max_bytes=rt.settings.template_max_bytes,
+            now=rt.clock.now(),
+            limits=RenderLimits.from_settings(rt.settings),
+        )
     if checked is None:
         return False
     with rt.db.write() as conn:

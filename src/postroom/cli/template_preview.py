@@ -10,12 +10,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from postroom.cli.output import console, print_json, reports_errors
 from postroom.errors import BadRequest, FileRejected
+
+if TYPE_CHECKING:
+    from postroom.templates.library import TemplateLibrary
 
 # The platform's rendering code is imported inside ``preview``: it takes a quarter of a second
 # that every other ``postroom`` command would otherwise wait for.
@@ -55,6 +58,13 @@ def preview(
     sender: Annotated[
         str | None, typer.Option("--from", help='The sender, e.g. "Team <team@example.com>".')
     ] = None,
+    partials: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the layouts and partials it names are, as NAME.html "
+            "(default: the template's folder)."
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Where to write the preview files.")] = Path("."),
     open_browser: Annotated[
         bool, typer.Option("--open", help="Open the HTML part in a browser.")
@@ -63,7 +73,8 @@ def preview(
 ) -> None:
     """Render TEMPLATE for one recipient exactly as a campaign would, and write
     <name>.preview.html, .txt and .eml. Exits 1, naming them, when the recipient's data
-    lacks variables the template uses (a campaign would be refused for the same reason)."""
+    lacks variables the template uses (a campaign would be refused for the same reason).
+    A name the template extends, includes or imports is read from NAME.html in --partials."""
     from postroom.config import load_settings
     from postroom.delivery.compose import Mailbox, MessageParts, compose_message
     from postroom.events.unsubscribe import unsubscribe_url
@@ -74,7 +85,10 @@ def preview(
     settings = load_settings()
     limits = RenderLimits.from_settings(settings)
     html = _read_text(template, "template")
-    check = check_template(html, subject, max_bytes=settings.template_max_bytes, limits=limits)
+    library = _local_library(template, html, partials or template.parent)
+    check = check_template(
+        html, subject, max_bytes=settings.template_max_bytes, limits=limits, library=library
+    )
     if not check.is_valid:
         raise BadRequest(
             "The template is invalid: "
@@ -94,7 +108,7 @@ def preview(
         )
     link = unsubscribe_url(settings.base_url, PREVIEW_TOKEN)
     fields = message_fields(recipient.fields, recipient.email, link)
-    content = compile_template(html, subject, limits=limits).render(fields)
+    content = compile_template(html, subject, limits=limits, library=library).render(fields)
     name, address = parseaddr(sender or settings.default_from)
     message = compose_message(
         MessageParts(
@@ -135,6 +149,43 @@ def preview(
     console.print(f"[bold]Variables:[/bold] {', '.join(check.variables) or '(none)'}")
     for part, path in written.items():
         console.print(f"  {part:<8} {path}", highlight=False)
+
+
+def _local_library(template: Path, html: str, folder: Path) -> TemplateLibrary:
+    """The templates TEMPLATE loads, read from NAME.html files in ``folder``, checked as the
+    platform checks what a template loads (circles, depth, how many)."""
+    from postroom.templates.library import TemplateLibrary, gather_pins, reachable, referenced_names
+
+    def pins_in(text: str) -> dict[str, str]:
+        return {name: name for name in referenced_names(text) if _partial(folder, name)}
+
+    def read_pins(names: list[str]) -> dict[str, dict[str, str]]:
+        return {name: pins_in(_read_text(folder / f"{name}.html", "partial")) for name in names}
+
+    root_id = template.stem
+    root_pins = pins_in(html)
+    unusable = {
+        name: f"there is no {name}.html in {folder}"
+        for name in referenced_names(html)
+        if name not in root_pins
+    }
+    if root_id in root_pins:
+        unusable[root_pins.pop(root_id)] = "a template cannot load itself"
+    pins, nesting = gather_pins(root_id, root_pins, read_pins)
+    names = reachable(root_id, pins)
+    return TemplateLibrary(
+        root_id=root_id,
+        pins=pins,
+        sources={name: _read_text(folder / f"{name}.html", "partial") for name in names},
+        unusable={**unusable, **nesting},
+        labels={name: f"{name}.html" for name in names},
+    )
+
+
+def _partial(folder: Path, name: str) -> bool:
+    """Whether ``name`` is a plain file name with a NAME.html in ``folder`` (no path)."""
+    plain = name not in ("", ".", "..") and not any(mark in name for mark in "/\\\x00")
+    return plain and (folder / f"{name}.html").is_file()
 
 
 def _recipient(

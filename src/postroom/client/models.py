@@ -19,6 +19,7 @@ class Template(_Result):
     status: str
     variables: list[str] = []
     errors: list[dict[str, Any]] = []
+    dependencies: dict[str, str] = {}
     size: int | None = None
     sha256: str | None = None
     created_at: datetime | None = None

@@ -31,13 +31,15 @@ def store_template(rt: Runtime, tenant_id: str, name: str, subject: str, body: B
         template = template_service.get_template(conn, tenant_id, created.template_id)
     _write(rt, template.blob_key, body, settings.template_max_bytes)
     # Read back and checked outside the transaction: the store may be S3.
-    checked = template_service.check_template_upload(
-        rt.blobs,
-        template,
-        max_bytes=settings.template_max_bytes,
-        now=rt.clock.now(),
-        limits=RenderLimits.from_settings(settings),
-    )
+    with rt.db.read() as conn:
+        checked = template_service.check_template_upload(
+            conn,
+            rt.blobs,
+            template,
+            max_bytes=settings.template_max_bytes,
+            now=rt.clock.now(),
+            limits=RenderLimits.from_settings(settings),
+        )
     if checked is not None:
         with rt.db.write() as conn:
             template_service.save_template_check(conn, template, checked)

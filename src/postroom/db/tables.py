@@ -116,6 +116,9 @@ templates = Table(
     Column("blob_key", String(300), nullable=False, unique=True),
     Column("variables", JSON, nullable=False),
     Column("errors", JSON, nullable=False),
+    # The templates it extends, includes or imports: {name as written: template id}, pinned
+    # when it was uploaded (templates/pinning.py); NULL: none (or not checked yet).
+    Column("dependencies", JSON),
     Column("size", BigInteger),
     Column("sha256", String(64)),
     Column("created_at", UtcDateTime, nullable=False),

@@ -35,6 +35,7 @@ from postroom.runtime import Runtime
 from postroom.suppressions import store as suppression_store
 from postroom.templates.builtins import message_fields
 from postroom.templates.limits import RenderLimits
+from postroom.templates.pinning import load_pinned_template
 from postroom.templates.sandbox import CompiledTemplate, RenderError, TemplateCache
 from postroom.templates.service import get_template
 from postroom.tenants.service import rate_overrides
@@ -238,9 +239,9 @@ class Sender:
 
     def _context(self, conn: Any, campaign: Row[Any]) -> CampaignContext:
         template = get_template(conn, campaign.tenant_id, campaign.template_id)
-        html = self.rt.blobs.read_bytes(template.blob_key).decode("utf-8-sig")
+        pinned = load_pinned_template(conn, self.rt.blobs, template)
         compiled = self.templates.get_or_compile(
-            f"{template.id}:{template.sha256}", html, template.subject
+            pinned.version_key, pinned.html, pinned.subject, pinned.library
         )
         reply_to = Mailbox(campaign.reply_to) if campaign.reply_to else None
         sender = Mailbox(campaign.from_email, campaign.from_name)

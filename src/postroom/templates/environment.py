@@ -8,12 +8,14 @@ import operator
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from jinja2 import StrictUndefined, nodes
+from jinja2 import StrictUndefined, Template, TemplateNotFound, nodes
 from jinja2.compiler import CodeGenerator, Frame
+from jinja2.environment import TemplateModule
 from jinja2.runtime import BlockReference, Context, LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from markupsafe import Markup
 
+from postroom.templates.library import PinnedLoader, TemplateLibrary
 from postroom.templates.limits import LimitExceeded, current_budget, printed_size, running_budget
 from postroom.templates.sizing import (
     check_power_size,
@@ -130,20 +132,44 @@ class _CheckedCodeGenerator(CodeGenerator):
         self.write(")")
 
 
+class _FreshModuleTemplate(Template):
+    """A template whose module is built anew each time it is imported."""
+
+    def _get_default_module(self, ctx: Context | None = None) -> TemplateModule:
+        # Jinja keeps an imported template's module between renders: what one message left in
+        # it (a namespace a macro changed) would show in the next message's render.
+        return self.make_module()
+
+
 class SandboxEnvironment(ImmutableSandboxedEnvironment):
-    """Jinja's immutable sandbox with strict undefined names, plain data only, and a budget."""
+    """Jinja's immutable sandbox with strict undefined names, plain data only, and a budget;
+    it loads other templates only from ``library``, by the names each template pinned."""
 
     code_generator_class = _CheckedCodeGenerator
+    template_class = _FreshModuleTemplate
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
-    def __init__(self, *, autoescape: bool) -> None:
-        super().__init__(autoescape=autoescape, undefined=StrictUndefined, finalize=_finalize)
+    def __init__(self, *, autoescape: bool, library: TemplateLibrary | None = None) -> None:
+        super().__init__(
+            autoescape=autoescape,
+            undefined=StrictUndefined,
+            finalize=_finalize,
+            loader=PinnedLoader(library.sources) if library is not None else None,
+        )
+        self.library = library
         # lipsum can generate arbitrarily long text and has no use in a campaign.
         self.globals.pop("lipsum", None)
         self.globals["range"] = _bounded_range
         self.filters = {name: checked_filter(name, f) for name, f in self.filters.items()}
         self.tests = {name: _timed(test) for name, test in self.tests.items()}  # type: ignore[arg-type]
         self.concat = _concat  # type: ignore[method-assign]
+
+    def join_path(self, template: str, parent: str) -> str:
+        # A name means what it was pinned to in the template that uses it: "footer" in a
+        # layout and "footer" in a newer template may be two versions of the footer.
+        if self.library is None:
+            raise TemplateNotFound(template)
+        return self.library.resolve(template, parent)
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if type(obj) is LoopContext:

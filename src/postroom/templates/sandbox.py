@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -14,6 +14,7 @@ from jinja2 import Template, meta, nodes
 
 from postroom.errors import PostroomError
 from postroom.templates.environment import SandboxEnvironment
+from postroom.templates.library import TemplateLibrary
 from postroom.templates.limits import (
     LimitExceeded,
     RenderBudget,
@@ -22,20 +23,9 @@ from postroom.templates.limits import (
     start_budget,
 )
 from postroom.templates.plaintext import html_to_text
+from postroom.templates.refusals import bound_names, find_refusals, top_level_names
 
 DEFAULT_MAX_BYTES = 512 * 1024
-
-# Filters that look attributes up by a name given as a string argument.
-_ATTRIBUTE_FILTERS = frozenset(
-    {"attr", "map", "select", "selectattr", "reject", "rejectattr", "sort", "groupby", "sum"}
-    | {"unique", "min", "max"}
-)
-_UNSUPPORTED_TAGS: dict[type[nodes.Node], str] = {
-    nodes.Include: "include",
-    nodes.Import: "import",
-    nodes.FromImport: "from ... import",
-    nodes.Extends: "extends",
-}
 
 # Anything that would end the Subject header line or hide inside it; see _one_line.
 _CONTROL = "\x00-\x1f\x7f-\x9f\u2028\u2029"
@@ -157,17 +147,20 @@ class TemplateCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get_or_compile(self, key: str, html: str, subject: str) -> CompiledTemplate:
+    def get_or_compile(
+        self, key: str, html: str, subject: str, library: TemplateLibrary | None = None
+    ) -> CompiledTemplate:
         """Return the template compiled for ``key``, compiling and keeping it on a miss.
 
-        The caller guarantees that ``key`` identifies exactly this html and subject.
+        The caller guarantees that ``key`` identifies exactly this html and subject and the
+        templates of ``library`` (see PinnedTemplate.version_key).
         """
         with self._lock:
             compiled = self._entries.get(key)
             if compiled is not None:
                 self._entries.move_to_end(key)
                 return compiled
-        compiled = compile_template(html, subject, limits=self.limits)
+        compiled = compile_template(html, subject, limits=self.limits, library=library)
         with self._lock:
             self._entries[key] = compiled
             self._entries.move_to_end(key)
@@ -182,16 +175,18 @@ def check_template(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     limits: RenderLimits | None = None,
+    library: TemplateLibrary | None = None,
 ) -> TemplateCheck:
     """Say whether a template can be used, which fields it needs, and what is wrong with it.
 
-    A template that goes over a render limit with every field empty would go over it for
-    every message: it is invalid, with the limit named.
+    The HTML may load the templates of ``library`` by the names pinned for it; the fields it
+    needs include theirs. A template that goes over a render limit with every field empty
+    would go over it for every message: it is invalid, with the limit named.
     """
-    html_template, subject_template, check = _examine(html, subject, max_bytes)
+    html_template, subject_template, check = _examine(html, subject, max_bytes, library)
     if html_template is None or subject_template is None:
         return check
-    text_template = _text_template(html, check.variables)
+    text_template = _text_template(html, check.variables, library)
     compiled = CompiledTemplate(
         html_template, subject_template, check.variables, text_template, limits
     )
@@ -211,6 +206,7 @@ def compile_template(
     *,
     max_bytes: int | None = None,
     limits: RenderLimits | None = None,
+    library: TemplateLibrary | None = None,
 ) -> CompiledTemplate:
     """Compile a template for rendering; raise TemplateInvalid (code "template_invalid") if it
     fails check_template.
@@ -219,7 +215,7 @@ def compile_template(
     is only applied here when ``max_bytes`` is given, so a template accepted then still
     compiles later.
     """
-    html_template, subject_template, check = _examine(html, subject, max_bytes)
+    html_template, subject_template, check = _examine(html, subject, max_bytes, library)
     if html_template is None or subject_template is None:
         first = check.problems[0]
         where = f" (line {first.line})" if first.line is not None else ""
@@ -227,11 +223,13 @@ def compile_template(
             f"the {first.part} template is invalid{where}: {first.message}",
             details={"problems": [_problem_body(problem) for problem in check.problems]},
         )
-    text_template = _text_template(html, check.variables)
+    text_template = _text_template(html, check.variables, library)
     return CompiledTemplate(html_template, subject_template, check.variables, text_template, limits)
 
 
-def _text_template(html: str, variables: list[str]) -> Template | None:
+def _text_template(
+    html: str, variables: list[str], library: TemplateLibrary | None
+) -> Template | None:
     """The text part as a template of its own, derived once from the HTML source.
 
     Converting HTML to text for every message costs more than everything else a send does;
@@ -239,6 +237,8 @@ def _text_template(html: str, variables: list[str]) -> Template | None:
     same text. When the conversion would disturb the template's own tags (its variables or
     its compilation change), None is returned and each rendered message is converted.
     """
+    if library is not None and library.pins.get(library.root_id):
+        return None  # the templates it loads are HTML: the whole is converted message by message
     try:
         source = html_to_text(html)
     except Exception:
@@ -254,10 +254,10 @@ def _text_template(html: str, variables: list[str]) -> Template | None:
 
 
 def _examine(
-    html: str, subject: str, max_bytes: int | None
+    html: str, subject: str, max_bytes: int | None, library: TemplateLibrary | None
 ) -> tuple[Template | None, Template | None, TemplateCheck]:
     html_template, html_variables, html_problems = _examine_part(
-        "html", html, SandboxEnvironment(autoescape=True), max_bytes
+        "html", html, SandboxEnvironment(autoescape=True, library=library), max_bytes
     )
     subject_template, subject_variables, subject_problems = _examine_part(
         "subject", subject, SandboxEnvironment(autoescape=False), max_bytes
@@ -281,50 +281,87 @@ def _examine_part(
         return None, set(), [TemplateProblem(None, message, part)]
     try:
         tree = environment.parse(source)
-        # Finding the variables runs the code generator, which rejects e.g. unknown filters.
-        variables = set(meta.find_undeclared_variables(tree)) - set(environment.globals)
+        variables = _fields_used(tree, source, environment)
     except Exception as exc:
         return None, set(), [_problem_from_exception(exc, part)]
-    problems = [TemplateProblem(line, message, part) for line, message in _forbidden(tree)]
+    library = environment.library
+    pins = library.pins.get(library.root_id, {}) if library is not None else {}
+    unusable = library.unusable if library is not None else {}
+    refusals = find_refusals(tree, part=part, pins=pins, unusable=unusable)
+    problems = [TemplateProblem(line, message, part) for line, message in refusals]
+    if library is not None and pins and not problems:
+        loaded_variables, problems = _examine_library(environment, library)
+        variables |= loaded_variables - bound_names(tree)
     if problems:
         return None, variables, problems
     try:
-        return environment.from_string(tree), variables, []
+        # Named by its id: the names it loads templates by are looked up in its own pins.
+        name = library.root_id if library is not None else None
+        code = environment.compile(tree, name=name)
+        globals_ = environment.make_globals(None)
+        template = environment.template_class.from_code(environment, code, globals_, None)
+        return template, variables, []
     except Exception as exc:
         return None, variables, [_problem_from_exception(exc, part)]
 
 
-def _forbidden(tree: nodes.Template) -> Iterator[tuple[int | None, str]]:
-    """Yield (line, reason) for every construct the sandbox would refuse, found statically.
+def _examine_library(
+    environment: SandboxEnvironment, library: TemplateLibrary
+) -> tuple[set[str], list[TemplateProblem]]:
+    """The fields the templates a template loads use (less the names each of them sets for
+    the templates it loads in turn), and what is wrong with them, if anything."""
+    found: dict[str, set[str]] = {}
+    problems: list[TemplateProblem] = []
 
-    The sandbox still guards at render time; this check only makes the refusal visible when
-    the template is saved, with a line number, instead of on the first message.
-    """
-    for node in tree.find_all(nodes.Node):
-        keyword = _UNSUPPORTED_TAGS.get(type(node))
-        if keyword is not None:
-            yield node.lineno, f"{{% {keyword} %}} is not supported"
-        for name in _names_used(node):
-            if name.startswith("_") or "._" in name:
-                yield node.lineno, f"'{name}' cannot be used: names starting with '_' are private"
-        if isinstance(node, nodes.Getattr) and node.attr in ("format", "format_map"):
-            yield node.lineno, f"'.{node.attr}()' cannot be used: use the format filter"
+    def visit(template_id: str) -> set[str]:
+        if template_id in found:
+            return found[template_id]
+        found[template_id] = set()  # a circle stops here (and was refused when pinned)
+        label = library.label(template_id)
+        if template_id not in library.sources:
+            problems.append(_problem_in(label, None, "the template is missing"))
+            return set()
+        try:
+            source = library.sources[template_id]
+            tree = environment.parse(source)
+            variables = _fields_used(tree, source, environment)
+        except Exception as exc:
+            problem = _problem_from_exception(exc, "html")
+            problems.append(_problem_in(label, problem.line, problem.message))
+            return set()
+        pins = library.pins.get(template_id, {})
+        for line, message in find_refusals(tree, part="html", pins=pins, unusable={}):
+            problems.append(_problem_in(label, line, message))
+        for target in dict.fromkeys(pins.values()):
+            variables |= visit(target) - bound_names(tree)
+        found[template_id] = variables
+        return variables
+
+    variables: set[str] = set()
+    for target in dict.fromkeys(library.pins[library.root_id].values()):
+        variables |= visit(target)
+    return variables, problems
 
 
-def _names_used(node: nodes.Node) -> Iterator[str]:
-    """The attribute, item and variable names a node refers to by a constant string."""
-    if isinstance(node, nodes.Name):
-        yield node.name
-    elif isinstance(node, nodes.Getattr | nodes.NSRef):
-        yield node.attr
-    elif isinstance(node, nodes.Getitem):
-        if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-            yield node.arg.value
-    elif isinstance(node, nodes.Filter) and node.name in _ATTRIBUTE_FILTERS:
-        arguments = [*node.args, *(keyword.value for keyword in node.kwargs)]
-        for argument in arguments:
-            if isinstance(argument, nodes.Const) and isinstance(argument.value, str):
-                yield argument.value
+def _fields_used(tree: nodes.Template, source: str, environment: SandboxEnvironment) -> set[str]:
+    """The fields of the row a template uses: the names it uses and does not set itself."""
+    # Finding the variables runs the code generator, which rejects e.g. unknown filters.
+    variables = set(meta.find_undeclared_variables(tree)) - set(environment.globals)
+    if not any(True for _ in tree.find_all(nodes.Block)):
+        return variables
+    # Jinja counts every name a block uses as a field, but a block sees what the template
+    # set outside it ({% set title %} before a layout's blocks render); what the template
+    # uses before setting it, outside blocks, stays a field.
+    outside = environment.parse(source)
+    for block in outside.find_all(nodes.Block):
+        block.body = []
+    used_outside = set(meta.find_undeclared_variables(outside)) - set(environment.globals)
+    return used_outside | (variables - top_level_names(tree))
+
+
+def _problem_in(label: str, line: int | None, message: str) -> TemplateProblem:
+    where = f", line {line}" if line is not None else ""
+    return TemplateProblem(None, f"in {label}{where}: {message}", "html")
 
 
 def _problem_from_exception(exc: Exception, part: str) -> TemplateProblem:

@@ -15,6 +15,7 @@ from postroom.db.tables import templates
 from postroom.errors import NotFound, Unprocessable
 from postroom.ids import new_id
 from postroom.templates.limits import RenderLimits
+from postroom.templates.pinning import pin_library
 from postroom.templates.sandbox import check_template
 
 TEMPLATE_CONTENT_TYPE = "text/html"
@@ -106,16 +107,20 @@ def record_template_upload(
     now: datetime,
     limits: RenderLimits | None = None,
 ) -> None:
-    """``check_template_upload`` and ``save_template_check`` in one, for a blob on local
-    disk (reading one in S3 inside a transaction would hold it across the network)."""
+    """``check_template_upload`` and ``save_template_check`` in one, on one connection (for a
+    blob on local disk: reading one in S3 inside a write transaction would hold it across the
+    network)."""
     if template.status != "pending_upload":
         return
-    checked = check_template_upload(blobs, template, max_bytes=max_bytes, now=now, limits=limits)
+    checked = check_template_upload(
+        conn, blobs, template, max_bytes=max_bytes, now=now, limits=limits
+    )
     if checked is not None:
         save_template_check(conn, template, checked)
 
 
 def check_template_upload(
+    conn: Connection,
     blobs: BlobStore,
     template: Row[Any],
     *,
@@ -123,11 +128,13 @@ def check_template_upload(
     now: datetime,
     limits: RenderLimits | None = None,
 ) -> dict[str, Any] | None:
-    """Check the uploaded HTML (blob I/O only, no SQL): None while nothing has landed; an
-    upload over ``max_bytes`` is deleted and refused with 413 ``upload_too_large``, as the
-    upload itself is where the store can refuse it; else what makes the template ``ready``
-    or ``invalid`` (with reasons). One that goes over a render limit (``limits``, default
-    the defaults) even with empty fields is invalid."""
+    """Check the uploaded HTML (reads only: ``conn`` may be a read transaction): None while
+    nothing has landed; an upload over ``max_bytes`` is deleted and refused with 413
+    ``upload_too_large``, as the upload itself is where the store can refuse it; else what
+    makes the template ``ready`` or ``invalid`` (with reasons). One that goes over a render
+    limit (``limits``, default the defaults) even with empty fields is invalid. The templates
+    it loads are pinned now, among the tenant's own, and kept in ``dependencies``; its
+    variables include theirs."""
     size = blobs.size(template.blob_key)
     if size is None:
         return None
@@ -146,11 +153,15 @@ def check_template_upload(
         problems = [{"line": None, "part": "html", "message": f"not UTF-8: {exc.reason}"}]
         values.update(status="invalid", errors=problems, variables=[])
     else:
-        check = check_template(html, template.subject, max_bytes=max_bytes, limits=limits)
+        library = pin_library(conn, blobs, template, html)
+        check = check_template(
+            html, template.subject, max_bytes=max_bytes, limits=limits, library=library
+        )
         values.update(
             status="ready" if check.is_valid else "invalid",
             variables=check.variables,
             errors=[_problem(p) for p in check.problems],
+            dependencies=dict(library.pins[library.root_id]),
         )
     return values
 
