@@ -11,9 +11,15 @@ import httpx
 
 
 class BenchClient:
-    def __init__(self, base_url: str, api_key: str) -> None:
+    def __init__(self, base_url: str, api_key: str, *, keep_alive: bool = True) -> None:
+        # Without keep-alive every request opens a connection of its own, so a layer-4
+        # balancer spreads the requests (it can only spread connections).
+        limits = httpx.Limits() if keep_alive else httpx.Limits(max_keepalive_connections=0)
         self.http = httpx.Client(
-            base_url=base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=120
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=120,
+            limits=limits,
         )
 
     def _upload(self, path: str, body: dict[str, str], content: Any) -> str:
