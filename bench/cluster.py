@@ -155,8 +155,8 @@ def run_cluster(
         worker_roles=roles,
         extra_env=env or {},
     )
-    key = cluster.start()
     try:
+        key = cluster.start()
         received_before = received() if received else 0
         client = BenchClient(cluster.url, key, keep_alive=False)
         template_id = client.template(realistic_template(8), SEND_SUBJECT)
@@ -309,7 +309,9 @@ def main(argv: list[str] | None = None) -> None:
         running_sink(require_smtp_sink=True, count=True) as sink,
     ):
         for workers in (int(w) for w in args.workers.split(",")):
-            with fresh_database("postgresql", Path(tmp), args.database_url) as url:
+            with fresh_database(
+                "postgresql", Path(tmp), args.database_url, prefix="cluster"
+            ) as url:
                 result = run_cluster(
                     url,
                     args.recipients,
