@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import signal
 import sys
+from typing import Any
 
 CHUNK_BYTES = 64 * 1024
 PROBE_SECONDS = 1.0
@@ -22,6 +23,8 @@ class Balancer:
         self.backends = backends
         self.healthy = set(backends)  # trusted until the first probe says otherwise
         self._turn = itertools.cycle(backends)
+        # The connections being forwarded: asyncio keeps only weak references to tasks.
+        self._forwarding: set[asyncio.Task[Any] | None] = set()
 
     def next_backend(self) -> int | None:
         """The next healthy backend in round-robin order; None when none is."""
@@ -44,9 +47,12 @@ class Balancer:
             self.healthy.discard(port)
             client.transport.abort()
             return
+        task = asyncio.current_task()
+        self._forwarding.add(task)
         try:
             await asyncio.gather(_pipe(client_reader, backend), _pipe(backend_reader, client))
         finally:
+            self._forwarding.discard(task)
             for writer in (client, backend):
                 writer.close()
 

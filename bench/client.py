@@ -79,12 +79,16 @@ class BenchClient:
         return result
 
     def wait_until_not(
-        self, campaign_id: str, statuses: tuple[str, ...], timeout: float = 3600
+        self,
+        campaign_id: str,
+        statuses: tuple[str, ...],
+        timeout: float = 3600,
+        poll_seconds: float = 0.05,
     ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status = self.status(campaign_id)
             if status["status"] not in statuses:
                 return status
-            time.sleep(0.05)
+            time.sleep(poll_seconds)
         raise TimeoutError(f"campaign {campaign_id} still in {statuses}")

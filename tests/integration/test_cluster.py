@@ -87,6 +87,9 @@ def test_one_idempotency_key_sent_to_both_api_processes_at_once_makes_one_campai
         assert statuses in ([202, 202], [202, 409]), (first.text, second.text)
         if statuses == [202, 202]:
             assert first.json()["transaction_id"] == second.json()["transaction_id"]
+        else:
+            refused = first if first.status_code == 409 else second
+            assert refused.json()["error"]["code"] == "idempotency_request_in_progress"
     assert len(listed["campaigns"]) == len(answers)
 
 
