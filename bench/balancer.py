@@ -51,6 +51,8 @@ class Balancer:
         self._forwarding.add(task)
         try:
             await asyncio.gather(_pipe(client_reader, backend), _pipe(backend_reader, client))
+        except asyncio.CancelledError:
+            pass  # the balancer is stopping: end quietly, the connections close below
         finally:
             self._forwarding.discard(task)
             for writer in (client, backend):
