@@ -6,11 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench cluster clean
 
 # PostgreSQL for `make bench` (each measurement creates and drops its own database there).
 POSTROOM_BENCH_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 BENCH_ARGS ?=
+CLUSTER_ARGS ?=
 
 setup: $(STAMP)
 
@@ -44,6 +45,15 @@ bench: setup
 	  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix; }
 	POSTROOM_BENCH_DATABASE_URL=$(POSTROOM_BENCH_DATABASE_URL) $(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# 2 API processes behind bench/balancer.py, 3 workers and smtp-sink run a 200,000-recipient
+# campaign: the end-to-end rate and each process's share (CLUSTER_ARGS="--workers 1,2,3").
+cluster: setup
+	@test -x /usr/sbin/smtp-sink || { \
+	  echo "installing Debian's postfix for its smtp-sink"; \
+	  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix; }
+	$(BIN)/python -m bench.cluster --database-url $(POSTROOM_BENCH_DATABASE_URL) $(CLUSTER_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -11,9 +11,15 @@ import httpx
 
 
 class BenchClient:
-    def __init__(self, base_url: str, api_key: str) -> None:
+    def __init__(self, base_url: str, api_key: str, *, keep_alive: bool = True) -> None:
+        # Without keep-alive every request opens a connection of its own, so a layer-4
+        # balancer spreads the requests (it can only spread connections).
+        limits = httpx.Limits() if keep_alive else httpx.Limits(max_keepalive_connections=0)
         self.http = httpx.Client(
-            base_url=base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=120
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=120,
+            limits=limits,
         )
 
     def _upload(self, path: str, body: dict[str, str], content: Any) -> str:
@@ -73,12 +79,16 @@ class BenchClient:
         return result
 
     def wait_until_not(
-        self, campaign_id: str, statuses: tuple[str, ...], timeout: float = 3600
+        self,
+        campaign_id: str,
+        statuses: tuple[str, ...],
+        timeout: float = 3600,
+        poll_seconds: float = 0.05,
     ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status = self.status(campaign_id)
             if status["status"] not in statuses:
                 return status
-            time.sleep(0.05)
+            time.sleep(poll_seconds)
         raise TimeoutError(f"campaign {campaign_id} still in {statuses}")

@@ -15,7 +15,9 @@ from postroom.db.engine import normalise_database_url
 
 
 @contextmanager
-def fresh_database(kind: str, workdir: Path, server_url: str | None) -> Iterator[str]:
+def fresh_database(
+    kind: str, workdir: Path, server_url: str | None, *, prefix: str = "postroom_bench"
+) -> Iterator[str]:
     if kind == "sqlite":
         workdir.mkdir(parents=True, exist_ok=True)
         yield f"sqlite:///{workdir / f'bench-{secrets.token_hex(3)}.db'}"
@@ -23,7 +25,7 @@ def fresh_database(kind: str, workdir: Path, server_url: str | None) -> Iterator
     if not server_url:
         raise RuntimeError("set POSTROOM_BENCH_DATABASE_URL to benchmark PostgreSQL")
     url = make_url(normalise_database_url(server_url))
-    name = f"postroom_bench_{secrets.token_hex(4)}"
+    name = f"{prefix}_{secrets.token_hex(4)}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))

@@ -20,6 +20,10 @@ from postroom.storage_keys import Keyring, StorageKey, new_key_entry, parse_keyr
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 STORAGE_SCHEMES = ("file", "s3")
 TRANSPORT_SCHEMES = ("smtp", "ses", "capture")
+#: What a `postroom worker` can be limited to (POSTROOM_WORKER_ROLES, --roles): processing
+#: recipient files; sending; the schedule (scheduled campaigns falling due, dead workers'
+#: leases taken back, finished campaigns completed); webhook deliveries; retention.
+WORKER_ROLES = ("files", "send", "schedule", "webhooks", "retention")
 
 
 class Settings(BaseSettings):
@@ -106,6 +110,9 @@ class Settings(BaseSettings):
     worker_niceness: int = Field(default=10, ge=0, le=19)
     # 0: `postroom worker` serves no metrics; the API always serves them on /metrics.
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    # What `postroom worker` does (--roles overrides it): a comma-separated part of
+    # WORKER_ROLES. Every role must be run by some worker of the fleet.
+    worker_roles: str = ",".join(WORKER_ROLES)
 
     # Bounces in SMTP mode: each message's envelope sender becomes bounces+<token>@domain
     # (VERP) and its List-Unsubscribe gains a mailto: form; empty: off. Not used with ses://.
@@ -177,6 +184,10 @@ def load_settings(**overrides: object) -> Settings:
         parse_domain_rates(settings.domain_rate_limits)
     except ValueError as exc:
         raise ConfigError("POSTROOM_DOMAIN_RATE_LIMITS", str(exc)) from None
+    try:
+        parse_worker_roles(settings.worker_roles)
+    except ValueError as exc:
+        raise ConfigError("POSTROOM_WORKER_ROLES", str(exc)) from None
     if settings.bounce_address:
         _check_bounce_address(settings.bounce_address)
     # Both reach mail headers (the From line; List-Unsubscribe URLs): no line breaks there.
@@ -190,6 +201,16 @@ def load_settings(**overrides: object) -> Settings:
     if settings.oauth_issuer:
         _check_oauth(settings)
     return settings
+
+
+def parse_worker_roles(text: str) -> frozenset[str]:
+    """``files,send`` as a set of roles; ValueError naming the valid ones for anything else."""
+    roles = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in roles if name not in WORKER_ROLES]
+    if unknown or not roles:
+        what = f"unknown worker role {unknown[0]!r}" if unknown else "no worker role given"
+        raise ValueError(f"{what}; the roles are {', '.join(WORKER_ROLES)}")
+    return frozenset(roles)
 
 
 #: Signature algorithms a bearer token may use: public-key ones only. ``none`` and the HMAC

@@ -158,6 +158,7 @@ def test_tenant_quotas_are_shown_set_and_audited(tmp_path: Path, database_url: s
         ("POSTROOM_TRANSPORT_URL", "pigeon://x", "POSTROOM_TRANSPORT_URL"),
         ("POSTROOM_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/x", "cannot connect"),
         ("POSTROOM_SMTP_POOL_SIZE", "many", "POSTROOM_SMTP_POOL_SIZE"),
+        ("POSTROOM_WORKER_ROLES", "send,events", "unknown worker role 'events'; the roles are"),
     ],
 )
 def test_bad_configuration_stops_with_one_line(
@@ -178,6 +179,16 @@ def test_api_and_worker_refuse_an_unmigrated_database(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "postroom migrate" in result.stderr
     postroom("migrate", env=env, cwd=tmp_path)
+
+
+def test_worker_refuses_an_unknown_role_naming_the_valid_ones(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, f"sqlite:///{tmp_path / 'roles.sqlite'}")
+    result = postroom("worker", "--roles", "files,mail", env=env, cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "configuration error: --roles: unknown worker role 'mail'; "
+        "the roles are files, send, schedule, webhooks, retention"
+    )
 
 
 def test_worker_runs_at_the_configured_niceness(tmp_path: Path) -> None:

@@ -187,21 +187,37 @@ MetricsPortOption = Annotated[
     ),
 ]
 MetricsHostOption = Annotated[str, typer.Option(help="Interface the metrics port listens on.")]
+RolesOption = Annotated[
+    str | None,
+    typer.Option(
+        help="What this worker does, a comma-separated part of files,send,schedule,webhooks,"
+        "retention. Default: POSTROOM_WORKER_ROLES, else all of them.",
+    ),
+]
 
 
 @app.command()
 @reports_errors
 def worker(
-    metrics_port: MetricsPortOption = None, metrics_host: MetricsHostOption = "127.0.0.1"
+    metrics_port: MetricsPortOption = None,
+    metrics_host: MetricsHostOption = "127.0.0.1",
+    roles: RolesOption = None,
 ) -> None:
-    """File processing, scheduling and sending, without the HTTP API."""
+    """File processing, scheduling, sending, webhooks and retention, without the HTTP API."""
+    from postroom.config import parse_worker_roles
     from postroom.worker.loop import Worker
 
     _logging()
+    try:
+        chosen = None if roles is None else parse_worker_roles(roles)
+    except ValueError as exc:
+        raise ConfigError("--roles", str(exc)) from None
     rt = _runtime()
+    if chosen is None:
+        chosen = parse_worker_roles(rt.settings.worker_roles)  # checked by load_settings
     os.nice(rt.settings.worker_niceness)
     port = rt.settings.worker_metrics_port if metrics_port is None else metrics_port
-    the_worker = Worker(rt)
+    the_worker = Worker(rt, roles=chosen)
     metrics_server = _serve_worker_metrics(metrics_host, port, the_worker) if port else None
     try:
         asyncio.run(_run_worker(the_worker))

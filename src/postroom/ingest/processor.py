@@ -21,6 +21,7 @@ from postroom.files.csvreader import CsvLimits, RecipientFile, RowProblem, Valid
 from postroom.files.service import get_file
 from postroom.ingest.fields import FieldsEncoder
 from postroom.ingest.seen import SeenAddresses
+from postroom.observability.metrics import ingested_rows_total
 from postroom.runtime import Runtime
 from postroom.suppressions import store as suppression_store
 from postroom.templates.builtins import missing_variables
@@ -173,6 +174,7 @@ class FileProcessor:
                 values["rows_done"] = batch.last_row
             conn.execute(update(campaigns).where(campaigns.c.id == campaign.id).values(**values))
             self._suppress_erased(conn, campaign, fresh, now)
+        ingested_rows_total.inc(len(batch.recipients) + len(batch.problems))
 
     def _suppress_erased(
         self, conn: Connection, campaign: Row[Any], fresh: list[ValidRow], now: datetime

@@ -82,6 +82,12 @@ retries_total = Counter(
     ["transport"],
     registry=REGISTRY,
 )
+ingested_rows_total = Counter(
+    "postroom_ingested_rows_total",
+    "Recipient-file rows this process read and recorded: as messages, or as invalid or "
+    "duplicate rows in the file report.",
+    registry=REGISTRY,
+)
 http_requests_total = Counter(
     "postroom_http_requests_total",
     "HTTP requests by method, route template and status.",

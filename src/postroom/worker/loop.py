@@ -1,6 +1,6 @@
-"""The worker loop: one task processes files, a few send, one delivers webhooks, one does the
-periodic upkeep, one applies retention hourly; each wakes on new work, on its poll interval
-or on stop, whichever comes first."""
+"""The worker loop: one task processes files, a few send, one delivers webhooks, one keeps the
+schedule (and the liveness beat), one applies retention hourly; each wakes on new work, on its
+poll interval or on stop, whichever comes first. A worker runs the tasks of its roles only."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
 from postroom import __version__
 from postroom.campaigns import lifecycle, queue
+from postroom.config import WORKER_ROLES
 from postroom.delivery.sender import Sender
 from postroom.errors import PostroomError
 from postroom.ingest.processor import FileProcessor
@@ -44,9 +45,11 @@ class Worker:
         rt: Runtime,
         transport: Transport | None = None,
         *,
+        roles: frozenset[str] = frozenset(WORKER_ROLES),
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.rt = rt
+        self.roles = roles
         self._monotonic = monotonic
         self._last_beat = monotonic()
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
@@ -63,22 +66,29 @@ class Worker:
             await self._run(stop)
 
     async def _run(self, stop: asyncio.Event) -> None:
-        log.info("worker %s started", self.worker_id)
+        roles = ",".join(role for role in WORKER_ROLES if role in self.roles)
+        log.info("worker %s started (roles %s)", self.worker_id, roles)
         try:
-            # Several send loops keep the relay busy while another batch is being claimed,
-            # rendered or recorded.
-            senders = [self._send(stop) for _ in range(self.rt.settings.send_concurrency)]
-            await asyncio.gather(
-                self._process_files(stop),
-                self._maintain_loop(stop),
-                self._deliver_webhooks(stop),
-                self._keep_retention(stop),
-                *senders,
-                self._relay_stop(stop),
-            )
+            await asyncio.gather(*self._tasks(stop), self._relay_stop(stop))
         finally:
             await self.transport.close()
             log.info("worker %s stopped", self.worker_id)
+
+    def _tasks(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
+        # The maintenance loop always runs: it is the liveness beat, and the schedule's
+        # upkeep when this worker has that role.
+        tasks = [self._maintain_loop(stop)]
+        if "files" in self.roles:
+            tasks.append(self._process_files(stop))
+        if "send" in self.roles:
+            # Several send loops keep the relay busy while another batch is being claimed,
+            # rendered or recorded.
+            tasks += [self._send(stop) for _ in range(self.rt.settings.send_concurrency)]
+        if "webhooks" in self.roles:
+            tasks.append(self._deliver_webhooks(stop))
+        if "retention" in self.roles:
+            tasks.append(self._keep_retention(stop))
+        return tasks
 
     async def _relay_stop(self, stop: asyncio.Event) -> None:
         # File processing runs in a thread and checks a threading.Event between batches.
@@ -120,10 +130,12 @@ class Worker:
                 await self._idle(stop)
 
     async def _maintain_loop(self, stop: asyncio.Event) -> None:
+        keeps_schedule = "schedule" in self.roles
         while not stop.is_set():
             wait = MAINTENANCE_INTERVAL_SECONDS
             try:
-                wait = await asyncio.to_thread(self._maintain)
+                if keeps_schedule:
+                    wait = await asyncio.to_thread(self._maintain)
             except Exception as exc:
                 _log_step_failure("maintenance", exc)
             self._last_beat = self._monotonic()
@@ -134,7 +146,9 @@ class Worker:
         """What ``/healthz`` on the metrics port answers: 200 while the maintenance loop comes
         round, 503 ``worker_stalled`` once it has not for STALL_SECONDS. A database that is
         down does not make a worker stalled (its steps fail and it waits for the database),
-        so an orchestrator does not restart workers for an outage they would only repeat."""
+        so an orchestrator does not restart workers for an outage they would only repeat.
+        Without the ``schedule`` role the loop touches no database: its beat shows only that
+        the worker's event loop turns."""
         since = round(self._monotonic() - self._last_beat, 3)
         if since <= STALL_SECONDS:
             return 200, {
