@@ -17,6 +17,7 @@ from typing import Any
 
 from postroom import __version__
 from postroom.campaigns import lifecycle, queue
+from postroom.db.notices import listening_for_work, notify_workers
 from postroom.delivery.sender import Sender
 from postroom.errors import PostroomError
 from postroom.ingest.processor import FileProcessor
@@ -68,14 +69,16 @@ class Worker:
             # Several send loops keep the relay busy while another batch is being claimed,
             # rendered or recorded.
             senders = [self._send(stop) for _ in range(self.rt.settings.send_concurrency)]
-            await asyncio.gather(
-                self._process_files(stop),
-                self._maintain_loop(stop),
-                self._deliver_webhooks(stop),
-                self._keep_retention(stop),
-                *senders,
-                self._relay_stop(stop),
-            )
+            # Other processes' writes wake this one's tasks at once (PostgreSQL).
+            with listening_for_work(self.rt.db, self.rt.wakeups):
+                await asyncio.gather(
+                    self._process_files(stop),
+                    self._maintain_loop(stop),
+                    self._deliver_webhooks(stop),
+                    self._keep_retention(stop),
+                    *senders,
+                    self._relay_stop(stop),
+                )
         finally:
             await self.transport.close()
             log.info("worker %s stopped", self.worker_id)
@@ -158,6 +161,8 @@ class Worker:
         now = self.rt.clock.now()
         with self.rt.db.write() as conn:
             started = lifecycle.start_due_campaigns(conn, now)
+            if started:
+                notify_workers(conn, "sending")
             queue.reclaim_expired_leases(conn, now)
             lifecycle.complete_finished_campaigns(conn, now)
             next_start = lifecycle.next_scheduled_start(conn)
