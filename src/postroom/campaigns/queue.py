@@ -118,6 +118,9 @@ def _claim(
 ) -> list[Row[Any]]:
     if limit <= 0:
         return []
+    # Earliest due first, then file order: the order of ix_messages_due, so a claim reads
+    # the index from its start and stops after ``limit`` rows, however many messages are
+    # waiting (or not due yet) behind them.
     due = (
         select(messages.c.id)
         .where(
@@ -125,7 +128,7 @@ def _claim(
             messages.c.status == status,
             messages.c.available_at <= now,
         )
-        .order_by(messages.c.id)
+        .order_by(messages.c.available_at, messages.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
