@@ -15,6 +15,7 @@ import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 MAX_CONNECTIONS = 64
@@ -65,8 +66,18 @@ class Connection:
 
 
 async def run(
-    url: str, key: str, campaign_id: str, rate: float, seconds: float
+    url: str,
+    key: str,
+    campaign_id: str,
+    rate: float,
+    seconds: float,
+    *,
+    kinds: tuple[str, ...] = ("status", "messages"),
+    until: Callable[[], bool] | None = None,
+    at_least: int = 0,
 ) -> dict[str, object]:
+    """Requests of ``kinds`` in turn at ``rate`` per second for ``seconds``, or until
+    ``until()`` is true if sooner (but not before ``at_least`` requests)."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     requests = {
@@ -79,7 +90,7 @@ async def run(
             ("messages", f"/api/v1/campaigns/{campaign_id}/messages?limit=100"),
         )
     }
-    latencies: dict[str, list[float]] = {"status": [], "messages": []}
+    latencies: dict[str, list[float]] = {kind: [] for kind in kinds}
     errors = 0
     problems: Counter[str] = Counter()
     idle: list[Connection] = []
@@ -118,11 +129,14 @@ async def run(
     start = time.perf_counter()
     total = int(rate * seconds)
     for i in range(total):
+        if until is not None and i >= at_least and until():
+            total = i
+            break
         due = start + i / rate
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.ensure_future(one("status" if i % 2 == 0 else "messages", due)))
+        tasks.append(asyncio.ensure_future(one(kinds[i % len(kinds)], due)))
     await asyncio.gather(*tasks)
     for connection in idle:
         connection.close()

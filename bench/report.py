@@ -93,11 +93,55 @@ def _database_section(kind: str, data: dict[str, Any]) -> list[str]:
                 f"{_percentiles(idle.get(endpoint))} |"
             )
         lines += ["", f"Target: status p99 ≤ {TARGETS['api_status_p99_ms']:.0f} ms, no errors.", ""]
+    if "copy_against_insert" in data:
+        lines += _copy_section(data["copy_against_insert"])
+    if "api_during_ingest" in data:
+        lines += _api_during_ingest_section(data["api_during_ingest"])
     if "webhooks" in data:
         lines += _webhooks_section(data["webhooks"])
     if "scale" in data:
         lines += _scale_section(data["scale"])
     return lines
+
+
+def _copy_section(run: dict[str, Any]) -> list[str]:
+    """File processing in one process, message rows by COPY and by executemany INSERTs."""
+    copy, insert = run["copy"], run["insert"]
+    return [
+        "### Ingest: COPY against INSERT",
+        "",
+        f"The same {run['rows']:,}-row file processed in one process twice: message rows "
+        "written with COPY (what the worker does) and with multi-row INSERTs.",
+        "",
+        "| rows | COPY rows/s | INSERT rows/s | COPY / INSERT |",
+        "|---:|---:|---:|---:|",
+        f"| {run['rows']:,} | {copy['rows_per_second']:,} | {insert['rows_per_second']:,} | "
+        f"{run['copy_over_insert']:.2f} |",
+        "",
+    ]
+
+
+def _api_during_ingest_section(run: dict[str, Any]) -> list[str]:
+    """GET …/status at a fixed rate during a large ingest, against the same reads idle."""
+    idle, during = run["idle"], run["during_ingest"]
+    ratio = during["p99_ms"] / idle["p99_ms"] if idle.get("p99_ms") else float("nan")
+    return [
+        "### API during the ingest",
+        "",
+        f"`GET …/status` at {run['rate']:.0f}/s to `postroom api --processes "
+        f"{run['api_processes']}` while one worker ingests {run['rows']:,} rows "
+        f"({run['ingest_seconds']} s, {during['requests']} requests, {during['errors']} errors), "
+        f"and the same reads with nothing running (the baseline; {idle['requests']} requests, "
+        f"{idle['errors']} errors).",
+        "",
+        "| reads | p50 / p95 / p99 ms |",
+        "|---|---:|",
+        f"| during the ingest | {_percentiles(during)} |",
+        f"| idle | {_percentiles(idle)} |",
+        "",
+        f"p99 during / idle: {ratio:.1f}. Target: p99 under {run['target_p99_ms']:.0f} ms.",
+        "",
+    ]
 
 
 def _webhooks_section(runs: dict[str, Any]) -> list[str]:

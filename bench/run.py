@@ -18,6 +18,7 @@ from typing import Any
 from bench.analytics import measure_analytics
 from bench.databases import fresh_database
 from bench.ingest import measure_floor, measure_ingest
+from bench.ingest_volume import measure_api_during_ingest, measure_copy_against_insert
 from bench.send import measure_ceiling, measure_send
 from bench.sink import running_sink
 from bench.webhook_endpoints import answering_endpoint, hanging_endpoint
@@ -104,6 +105,13 @@ def run_database(
             )
         )
     if kind != "sqlite":
+        largest = max(int(s) for s in args.ingest_sizes.split(","))
+        out["copy_against_insert"] = on_fresh(
+            lambda url: measure_copy_against_insert(url, largest, work / "copy")
+        )
+        out["api_during_ingest"] = on_fresh(
+            lambda url: measure_api_during_ingest(url, largest, work / "pressure")
+        )
         out["scale"] = []
         for workers in (int(w) for w in args.workers.split(",")):
             out["scale"].append(

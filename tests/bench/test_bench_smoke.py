@@ -63,6 +63,11 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
         scale = results["postgresql"]["scale"]
         assert [p["ours"]["workers"] for p in scale] == [1, 2]
         assert all(0 < p["ours"]["machine_cpu_busy"] <= 1 for p in scale)
+        copy = results["postgresql"]["copy_against_insert"]
+        assert copy["rows"] == 400 and copy["copy_over_insert"] > 0
+        during = results["postgresql"]["api_during_ingest"]
+        assert during["idle"]["errors"] == 0 == during["during_ingest"]["errors"]
+        assert during["idle"]["p99_ms"] > 0 and during["during_ingest"]["requests"] > 0
         analytics = results["postgresql"]["analytics"]
         assert analytics["funnel"]["sent"] == 1000 and analytics["funnel"]["delivered"] == 950
         assert analytics["events"] > 2500
@@ -72,3 +77,5 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     write_report(results, tmp_path / "docs")
     report = (tmp_path / "docs" / "benchmarks.md").read_text()
     assert "### Ingest" in report and "### Send" in report and "ours / ceiling" in report
+    if "postgresql" in results:
+        assert "COPY / INSERT" in report and "### API during the ingest" in report

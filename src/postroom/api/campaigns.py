@@ -26,6 +26,7 @@ from postroom.campaigns.schemas import (
     MessagePage,
     dump,
 )
+from postroom.db.notices import notify_workers
 from postroom.events import service as events
 from postroom.events.schemas import EventPage, MessageDetail
 from postroom.runtime import Runtime
@@ -88,6 +89,7 @@ def create_campaign(
             )
             if idempotency_key is not None:
                 idempotency.finish(conn, tenant_id, idempotency_key, 202, answer)
+            notify_workers(conn, "campaign")
     except BaseException:
         if idempotency_key is not None:
             idempotency.abandon(rt.db, tenant_id, idempotency_key)
@@ -271,6 +273,7 @@ def _control(
         action(conn, campaign, rt.clock.now())
         campaign = service.get_campaign(conn, caller.tenant_id, campaign_id)
         view = service.campaign_status(campaign, base_url=rt.settings.base_url)
+        notify_workers(conn, "campaign_control")
     rt.wakeups.notify()  # a resumed or rescheduled campaign may be due now
     return view
 

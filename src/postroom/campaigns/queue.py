@@ -118,14 +118,20 @@ def _claim(
 ) -> list[Row[Any]]:
     if limit <= 0:
         return []
+    # Earliest due first, then file order: the order of ix_messages_due, so a claim reads
+    # the index from its start and stops after ``limit`` rows, however many messages are
+    # waiting (or not due yet) behind them. The status is written into the statement: once
+    # psycopg prepares it, PostgreSQL's generic plan cannot tell that a bound status is one
+    # the partial index holds, and would sort every waiting message of the campaign instead.
+    status_literal = bindparam(None, status.value, messages.c.status.type, literal_execute=True)
     due = (
         select(messages.c.id)
         .where(
             messages.c.campaign_id == campaign_id,
-            messages.c.status == status,
+            messages.c.status == status_literal,
             messages.c.available_at <= now,
         )
-        .order_by(messages.c.id)
+        .order_by(messages.c.available_at, messages.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )

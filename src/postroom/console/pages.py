@@ -29,6 +29,7 @@ from postroom.console import framing, key_pages, uploads, webhook_pages
 from postroom.console import session as sessions
 from postroom.console.preview import first_recipient_preview
 from postroom.console.results_chart import funnel_bars, totals_chart
+from postroom.db.notices import notify_workers
 from postroom.errors import PostroomError, Unprocessable
 from postroom.files.addresses import Address, check_address
 from postroom.runtime import Runtime
@@ -264,6 +265,7 @@ def create_campaign(
                 now=rt.clock.now(),
                 quota=quota,
             )
+            notify_workers(conn, "campaign")
     except (PostroomError, ValidationError) as exc:
         error = exc.message if isinstance(exc, PostroomError) else _first_problem(exc)
         return framing.page(
@@ -295,6 +297,7 @@ def confirm_campaign(
         with rt.db.write() as conn:
             row = service.get_campaign(conn, caller.tenant_id, campaign_id)
             control.confirm_campaign(conn, row, send_at, rt.clock.now())
+            notify_workers(conn, "campaign_control")
     except (PostroomError, _BadTime) as exc:
         message = exc.message if isinstance(exc, PostroomError) else str(exc)
         return HTMLResponse(
@@ -356,6 +359,7 @@ def campaign_action(
         with rt.db.write() as conn:
             row = service.get_campaign(conn, caller.tenant_id, campaign_id)
             actions[action](conn, row, rt.clock.now())
+            notify_workers(conn, "campaign_control")
     except PostroomError as exc:
         return HTMLResponse(
             framing.render("message.html", title="Not possible", message=exc.message),

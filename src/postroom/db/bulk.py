@@ -35,6 +35,16 @@ def insert_many(
     if conn.dialect.name == "postgresql":
         _copy_rows(conn, table, columns, rows)
         return
+    insert_rows(conn, table, columns, rows)
+
+
+def insert_rows(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """The same with one multi-row ``executemany`` INSERT on any database (on PostgreSQL
+    only the benchmark of COPY against INSERT uses it)."""
+    if not rows:
+        return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) "

@@ -239,6 +239,17 @@ messages = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     UniqueConstraint("campaign_id", "email_key", name="uq_messages_campaign_email"),
     Index("ix_messages_campaign_status", "campaign_id", "status", "id"),
+    # The claim's index: only messages waiting to be sent, in the order claims take them, so
+    # claiming stays cheap when the table holds a hundred million sent ones.
+    Index(
+        "ix_messages_due",
+        "campaign_id",
+        "status",
+        "available_at",
+        "id",
+        sqlite_where=text("status IN ('queued', 'deferred')"),
+        postgresql_where=text("status IN ('queued', 'deferred')"),
+    ),
     Index("ix_messages_campaign_id", "campaign_id", "id"),
     Index(
         "ix_messages_leases",

@@ -1,7 +1,7 @@
 """In-process wake-ups: a worker sleeping in the same process wakes at once when work arrives.
 
-Workers in other processes fall back to their poll interval (PostgreSQL LISTEN/NOTIFY is the
-cross-process version and slots in behind the same two calls).
+Workers in other processes hear of it through PostgreSQL LISTEN/NOTIFY (db/notices.py), whose
+listener calls ``notify()`` here; on SQLite they fall back to their poll interval.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Row, insert, update
 from postroom.campaigns import lifecycle, queue
 from postroom.campaigns.states import MessageStatus
 from postroom.db.bulk import driver_value, existing_message_keys, insert_many
+from postroom.db.notices import notify_workers
 from postroom.db.tables import campaigns, messages, row_issues
 from postroom.errors import BlobUnreadable, FileRejected
 from postroom.files.csvreader import CsvLimits, RecipientFile, RowProblem, ValidRow
@@ -116,6 +117,7 @@ class FileProcessor:
             self._read_rows(campaign, reader)
         with self.rt.db.write() as conn:
             lifecycle.finish_processing(conn, campaign, self.worker_id, self.rt.clock.now())
+            notify_workers(conn, "sending")
         self.rt.wakeups.notify()
 
     def _read_rows(self, campaign: Row[Any], reader: RecipientFile) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from postroom import __version__
 from postroom.campaigns import lifecycle, queue
 from postroom.config import WORKER_ROLES
+from postroom.db.notices import listening_for_work, notify_workers
 from postroom.delivery.sender import Sender
 from postroom.errors import PostroomError
 from postroom.ingest.processor import FileProcessor
@@ -69,7 +70,9 @@ class Worker:
         roles = ",".join(role for role in WORKER_ROLES if role in self.roles)
         log.info("worker %s started (roles %s)", self.worker_id, roles)
         try:
-            await asyncio.gather(*self._tasks(stop), self._relay_stop(stop))
+            # Other processes' writes wake this one's tasks at once (PostgreSQL).
+            with listening_for_work(self.rt.db, self.rt.wakeups):
+                await asyncio.gather(*self._tasks(stop), self._relay_stop(stop))
         finally:
             await self.transport.close()
             log.info("worker %s stopped", self.worker_id)
@@ -172,6 +175,8 @@ class Worker:
         now = self.rt.clock.now()
         with self.rt.db.write() as conn:
             started = lifecycle.start_due_campaigns(conn, now)
+            if started:
+                notify_workers(conn, "sending")
             queue.reclaim_expired_leases(conn, now)
             lifecycle.complete_finished_campaigns(conn, now)
             next_start = lifecycle.next_scheduled_start(conn)

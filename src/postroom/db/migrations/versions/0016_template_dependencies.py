@@ -1,10 +1,8 @@
 """Templates record the templates they extend, include or import, pinned at upload.
 
 Revision ID: 0016
-Revises: 0014
-Create Date: 2026-11-30
-
-(0015 may be taken by a branch being merged at the same time; the chain is set at merge.)
+Revises: 0015
+Create Date: 2026-11-29
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
