@@ -10,6 +10,7 @@ from pathlib import Path
 
 from postroom.campaigns.schemas import CampaignRequest
 from postroom.campaigns.service import create_campaign
+from postroom.db.engine import SQLITE_BULK_CACHE_KIB
 from postroom.files.service import create_file_upload, get_file, record_file_upload
 from postroom.runtime import Runtime
 from postroom.templates.service import create_template_upload, get_template, record_template_upload
@@ -96,6 +97,10 @@ def probe(database_url: str, workdir: Path, rows: int) -> dict[str, float]:
 def test_memory_stays_flat_from_10k_to_100k_rows(database_url: str, tmp_path: Path) -> None:
     small = probe(database_url, tmp_path / "small", 10_000)
     large = probe(database_url, tmp_path / "large", 100_000)
-    # Ten times the rows: the peak is set by one batch, not by the file.
+    # Ten times the rows: the peak is set by one batch, not by the file. On SQLite, file
+    # processing also holds a page cache of up to SQLITE_BULK_CACHE_KIB, which the larger
+    # file's indexes fill (how much of it the smaller one used varies by machine): bounded
+    # by design, so it is allowed on top.
+    allowed_mb = 16 + (SQLITE_BULK_CACHE_KIB / 1024 if database_url.startswith("sqlite") else 0)
     grown_mb = (large["peak_kb"] - small["peak_kb"]) / 1024
-    assert grown_mb < 16, (small, large)
+    assert grown_mb < allowed_mb, (small, large)
