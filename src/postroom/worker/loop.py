@@ -59,8 +59,12 @@ class Worker:
         self._thread_stop = threading.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        # Every line the worker logs, from its tasks and threads too, names the worker.
-        with log_context(worker_id=self.worker_id):
+        # Every line the worker logs, from its tasks and threads too, names the worker; other
+        # processes' writes wake its tasks at once (PostgreSQL LISTEN/NOTIFY).
+        with (
+            log_context(worker_id=self.worker_id),
+            listening_for_work(self.rt.db, self.rt.wakeups),
+        ):
             await self._run(stop)
 
     async def _run(self, stop: asyncio.Event) -> None:
@@ -69,16 +73,14 @@ class Worker:
             # Several send loops keep the relay busy while another batch is being claimed,
             # rendered or recorded.
             senders = [self._send(stop) for _ in range(self.rt.settings.send_concurrency)]
-            # Other processes' writes wake this one's tasks at once (PostgreSQL).
-            with listening_for_work(self.rt.db, self.rt.wakeups):
-                await asyncio.gather(
-                    self._process_files(stop),
-                    self._maintain_loop(stop),
-                    self._deliver_webhooks(stop),
-                    self._keep_retention(stop),
-                    *senders,
-                    self._relay_stop(stop),
-                )
+            await asyncio.gather(
+                self._process_files(stop),
+                self._maintain_loop(stop),
+                self._deliver_webhooks(stop),
+                self._keep_retention(stop),
+                *senders,
+                self._relay_stop(stop),
+            )
         finally:
             await self.transport.close()
             log.info("worker %s stopped", self.worker_id)
