@@ -82,9 +82,12 @@ def measure_copy_against_insert(database_url: str, rows: int, workdir: Path) -> 
     return out
 
 
-def measure_api_during_ingest(database_url: str, rows: int, workdir: Path) -> dict[str, Any]:
+def measure_api_during_ingest(
+    database_url: str, rows: int, workdir: Path, idle_seconds: float = IDLE_SECONDS
+) -> dict[str, Any]:
     """``postroom api`` and one ``postroom worker``: status reads of a small campaign while
-    nothing runs (the baseline), then of a campaign of ``rows`` rows while it is ingested."""
+    nothing runs (the baseline, ``idle_seconds``), then of a campaign of ``rows`` rows while
+    it is ingested."""
     workdir.mkdir(parents=True, exist_ok=True)
     csv_path = workdir / f"recipients-{rows}.csv"
     if not csv_path.exists():
@@ -99,7 +102,7 @@ def measure_api_during_ingest(database_url: str, rows: int, workdir: Path) -> di
         idle_id = client.campaign(template_id, client.recipients(small), send_at=FAR_FUTURE)
         client.wait_until_not(idle_id, ("processing",))
         file_id = client.recipients(csv_path)
-        idle = asyncio.run(_status_reads(platform.url, key, idle_id, IDLE_SECONDS))
+        idle = asyncio.run(_status_reads(platform.url, key, idle_id, idle_seconds))
         started = time.perf_counter()
         big_id = client.campaign(template_id, file_id, send_at=FAR_FUTURE)
         done = threading.Event()

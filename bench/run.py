@@ -110,7 +110,9 @@ def run_database(
             lambda url: measure_copy_against_insert(url, largest, work / "copy")
         )
         out["api_during_ingest"] = on_fresh(
-            lambda url: measure_api_during_ingest(url, largest, work / "pressure")
+            lambda url: measure_api_during_ingest(
+                url, largest, work / "pressure", idle_seconds=args.api_seconds
+            )
         )
         out["scale"] = []
         for workers in (int(w) for w in args.workers.split(",")):

@@ -62,17 +62,19 @@ class Worker:
         self._thread_stop = threading.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        # Every line the worker logs, from its tasks and threads too, names the worker.
-        with log_context(worker_id=self.worker_id):
+        # Every line the worker logs, from its tasks and threads too, names the worker; other
+        # processes' writes wake its tasks at once (PostgreSQL LISTEN/NOTIFY).
+        with (
+            log_context(worker_id=self.worker_id),
+            listening_for_work(self.rt.db, self.rt.wakeups),
+        ):
             await self._run(stop)
 
     async def _run(self, stop: asyncio.Event) -> None:
         roles = ",".join(role for role in WORKER_ROLES if role in self.roles)
         log.info("worker %s started (roles %s)", self.worker_id, roles)
         try:
-            # Other processes' writes wake this one's tasks at once (PostgreSQL).
-            with listening_for_work(self.rt.db, self.rt.wakeups):
-                await asyncio.gather(*self._tasks(stop), self._relay_stop(stop))
+            await asyncio.gather(*self._tasks(stop), self._relay_stop(stop))
         finally:
             await self.transport.close()
             log.info("worker %s stopped", self.worker_id)
