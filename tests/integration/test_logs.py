@@ -44,4 +44,4 @@ def test_serve_logs_json_lines(tmp_path: Path) -> None:
     started = [line for line in lines if str(line["message"]).startswith("worker ")]
     assert started and all(line["logger"] == "postroom.worker.loop" for line in started)
     assert all(str(line["worker_id"]) in str(line["message"]) for line in started)
-    assert {str(line["message"]).split()[-1] for line in started} == {"started", "stopped"}
+    assert {str(line["message"]).split()[2] for line in started} == {"started", "stopped"}
