@@ -15,9 +15,7 @@ from postroom.api import idempotency
 from postroom.api.deps import ApiKeyDep, CallerDep, RuntimeDep
 from postroom.api.errors import error_responses
 from postroom.api.scopes import needs
-from postroom.api.uploads import notice_campaign_uploads
 from postroom.campaigns import control, service
-from postroom.campaigns.quotas import campaign_quota
 from postroom.campaigns.schemas import (
     CampaignAccepted,
     CampaignPage,
@@ -26,6 +24,7 @@ from postroom.campaigns.schemas import (
     MessagePage,
     dump,
 )
+from postroom.campaigns.start import start_campaign
 from postroom.db.notices import notify_workers
 from postroom.events import service as events
 from postroom.events.schemas import EventPage, MessageDetail
@@ -66,36 +65,29 @@ def create_campaign(
         )
         if replay is not None:
             return JSONResponse(replay.body, status_code=replay.status)
-    try:
-        # Uploads straight to S3 are noticed here if nothing noticed them before.
-        notice_campaign_uploads(rt, tenant_id, body.template_id, body.file_id)
-        quota = campaign_quota(
-            rt,
-            tenant_id,
-            body.file_id,
-            delimiter=body.csv_delimiter,
-            email_column=body.email_column,
+
+    def accepted(campaign_id: str) -> dict[str, Any]:
+        return dump(
+            CampaignAccepted(
+                transaction_id=campaign_id,
+                status="processing",
+                status_url=f"{rt.settings.base_url}/api/v1/campaigns/{campaign_id}/status",
+            )
         )
-        with rt.db.write() as conn:
-            campaign_id = service.create_campaign(
-                conn, tenant_id, body, default_from=rt.settings.default_from, now=now, quota=quota
-            )
-            answer = dump(
-                CampaignAccepted(
-                    transaction_id=campaign_id,
-                    status="processing",
-                    status_url=f"{rt.settings.base_url}/api/v1/campaigns/{campaign_id}/status",
-                )
-            )
-            if idempotency_key is not None:
-                idempotency.finish(conn, tenant_id, idempotency_key, 202, answer)
-            notify_workers(conn, "campaign")
+
+    def remember(conn: Connection, campaign_id: str) -> None:
+        assert idempotency_key is not None
+        idempotency.finish(conn, tenant_id, idempotency_key, 202, accepted(campaign_id))
+
+    try:
+        campaign_id = start_campaign(
+            rt, tenant_id, body, on_created=None if idempotency_key is None else remember
+        )
     except BaseException:
         if idempotency_key is not None:
             idempotency.abandon(rt.db, tenant_id, idempotency_key)
         raise
-    rt.wakeups.notify()
-    return JSONResponse(answer, status_code=202)
+    return JSONResponse(accepted(campaign_id), status_code=202)
 
 
 @router.get("", response_model=CampaignPage, responses=error_responses(400, 401))

@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field
 from postroom.api.deps import ApiKeyDep, CallerDep, RuntimeDep
 from postroom.api.errors import error_responses
 from postroom.api.scopes import needs
-from postroom.api.uploads import UploadTicket, notice_file_upload, ticket
+from postroom.api.uploads import UploadTicket, ticket
+from postroom.campaigns.uploads import current_file
 from postroom.files import service
 from postroom.runtime import Runtime
 from postroom.tenants.quotas import check_file_size, tenant_quotas
@@ -89,10 +90,7 @@ def get_file(file_id: str, rt: RuntimeDep, key: ApiKeyDep) -> FileView:
     over the limit, which is deleted)."""
     with rt.db.read_latest() as conn:
         tenant_id = authenticate(conn, key).tenant_id
-        row = service.get_file(conn, tenant_id, file_id)
-    if notice_file_upload(rt, row):
-        with rt.db.read_latest() as conn:
-            row = service.get_file(conn, tenant_id, file_id)
+    row = current_file(rt, tenant_id, file_id)
     return FileView(
         file_id=row.id,
         filename=row.filename,

@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 from postroom.api.deps import ApiKeyDep, CallerDep, RuntimeDep
 from postroom.api.errors import error_responses
 from postroom.api.scopes import needs
-from postroom.api.uploads import UploadTicket, notice_template_upload, ticket
+from postroom.api.uploads import UploadTicket, ticket
+from postroom.campaigns.uploads import current_template
 from postroom.templates import service
 from postroom.tenants.service import authenticate
 from postroom.wiretext import OneLine, Text
@@ -87,10 +88,7 @@ def get_template(template_id: str, rt: RuntimeDep, key: ApiKeyDep) -> dict[str, 
     ``upload_too_large`` for one over the limit, which is deleted)."""
     with rt.db.read_latest() as conn:
         tenant_id = authenticate(conn, key).tenant_id
-        template = service.get_template(conn, tenant_id, template_id)
-    if notice_template_upload(rt, template):
-        with rt.db.read_latest() as conn:
-            template = service.get_template(conn, tenant_id, template_id)
+    template = current_template(rt, tenant_id, template_id)
     return {
         "template_id": template.id,
         "name": template.name,

@@ -22,8 +22,8 @@ from pydantic import ValidationError
 
 from postroom.analytics.reports import campaign_analytics
 from postroom.campaigns import control, service
-from postroom.campaigns.quotas import campaign_quota
 from postroom.campaigns.schemas import CampaignRequest, Sender
+from postroom.campaigns.start import start_campaign
 from postroom.campaigns.states import ACTIVE_CAMPAIGN_STATUSES, CampaignStatus
 from postroom.console import framing, key_pages, uploads, webhook_pages
 from postroom.console import session as sessions
@@ -253,19 +253,7 @@ def create_campaign(
             from_name, from_email = parseaddr(one_line(sender))
             fields["from"] = Sender(name=from_name or None, email=from_email)
         body = CampaignRequest.model_validate(fields)
-        quota = campaign_quota(
-            rt, caller.tenant_id, file_id, delimiter=None, email_column=body.email_column
-        )
-        with rt.db.write() as conn:
-            campaign_id = service.create_campaign(
-                conn,
-                caller.tenant_id,
-                body,
-                default_from=rt.settings.default_from,
-                now=rt.clock.now(),
-                quota=quota,
-            )
-            notify_workers(conn, "campaign")
+        campaign_id = start_campaign(rt, caller.tenant_id, body)
     except (PostroomError, ValidationError) as exc:
         error = exc.message if isinstance(exc, PostroomError) else _first_problem(exc)
         return framing.page(
@@ -276,7 +264,6 @@ def create_campaign(
             form=form,
             **_new_campaign_choices(request),
         )
-    rt.wakeups.notify()
     return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
 
 
