@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from postroom.campaigns import queue
 from postroom.db.tables import campaigns
 from postroom.delivery.rate_gate import RateGate, throttle_pause
-from postroom.delivery.ratelimit import SendingRates, TenantRates
+from postroom.delivery.sending_rates import SendingRates, TenantRates
 from postroom.ingest.processor import FileProcessor
 from postroom.runtime import Runtime
 from tests.integration.test_crash_safety import Deployment, deployment  # noqa: F401

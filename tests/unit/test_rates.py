@@ -7,14 +7,14 @@ import random
 import pytest
 
 from postroom.config import load_settings
-from postroom.delivery.ratelimit import (
+from postroom.errors import ConfigError
+from postroom.ratelimits.gcra import (
     UNLIMITED,
     after_granting,
     allowance,
     latest_tat,
     request_budget,
 )
-from postroom.errors import ConfigError
 from postroom.rates import parse_domain_rates, parse_rate
 
 

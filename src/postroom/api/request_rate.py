@@ -21,14 +21,14 @@ from sqlalchemy import Connection
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from postroom.delivery.ratelimit import (
+from postroom.errors import RateLimited
+from postroom.ratelimits.gcra import (
     ROUNDING_SECONDS,
     RequestBudget,
     latest_tat,
     request_budget,
 )
-from postroom.delivery.ratelimit_store import read_tat, take_one
-from postroom.errors import RateLimited
+from postroom.ratelimits.store import read_tat, take_one
 from postroom.runtime import Runtime
 from postroom.tenants.quotas import RequestRate, own_limits, request_rate
 from postroom.tenants.service import Caller, request_meter

@@ -326,7 +326,7 @@ breakers = Table(
 
 # Rate-limit buckets every worker and API process shares: a theoretical arrival time (epoch
 # seconds) per key (``transport:…``, ``tenant:…``, ``domain:…``, ``api:<key id>``); see
-# delivery/ratelimit.py. UNLOGGED on PostgreSQL (migration 0013): losing them in a crash
+# ratelimits/gcra.py. UNLOGGED on PostgreSQL (migration 0013): losing them in a crash
 # costs one burst, and every API request writes one.
 rate_limits = Table(
     "rate_limits",

@@ -13,19 +13,16 @@ from typing import Any
 
 from sqlalchemy import Connection, Row
 
-from postroom.delivery import ratelimit_store
-from postroom.delivery.ratelimit import (
-    UNLIMITED,
-    Allowance,
+from postroom.delivery.sending_rates import (
     SendingRates,
     TenantRates,
-    after_granting,
-    allowance,
     domain_bucket,
     recipient_domain,
     tenant_bucket,
     transport_bucket,
 )
+from postroom.ratelimits import store as ratelimit_store
+from postroom.ratelimits.gcra import UNLIMITED, Allowance, after_granting, allowance
 
 
 @dataclass

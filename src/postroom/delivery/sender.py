@@ -22,8 +22,8 @@ from postroom.delivery import breaker_store
 from postroom.delivery.breaker import Admission, Breaker, BreakerPolicy, BreakerState, breaker_name
 from postroom.delivery.compose import CampaignComposer, ComposeError, Mailbox, wire_address
 from postroom.delivery.rate_gate import RateGate, throttle_pause
-from postroom.delivery.ratelimit import SendingRates, TenantRates
 from postroom.delivery.retry import next_retry_at
+from postroom.delivery.sending_rates import SendingRates, TenantRates
 from postroom.delivery.tracking_html import LinkRewriter, add_pixel
 from postroom.events.service import SendRejection, record_send_rejections
 from postroom.events.tracking import TrackingUrls

@@ -1,12 +1,12 @@
-"""Sending rates as pure arithmetic: parsing ``20/s``-style limits, and the generic cell rate
-algorithm (GCRA) that decides how many messages may go now and when the next may.
+"""The generic cell rate algorithm (GCRA) as pure arithmetic: how much a bucket allows now,
+where it stands after a grant, and the budget an API key's bucket reports.
 
 A bucket is one number, its theoretical arrival time (``tat``): the moment by which every
-message granted so far would have gone at exactly the configured rate. A message may go now
-if that moment is no further ahead than the burst allowance. Granting ``n`` messages moves it
+unit granted so far would have gone at exactly the configured rate. A unit may go now if that
+moment is no further ahead than the burst allowance. Granting ``n`` units moves it
 ``n / rate`` seconds on. Over any window of ``w`` seconds at most ``rate * (w + burst)``
-messages are granted, so with a burst of a quarter second a 10-second window stays within
-2.5 % of the rate.
+units are granted, so with a burst of a quarter second a 10-second window stays within 2.5 %
+of the rate. Sending counts messages; the API counts requests.
 """
 
 from __future__ import annotations
@@ -48,39 +48,6 @@ def after_granting(tat: float, now: float, rate: float, count: int) -> float:
     if rate <= 0 or count <= 0:
         return tat
     return max(tat, now) + count / rate
-
-
-@dataclass(frozen=True, slots=True)
-class TenantRates:
-    """A tenant's own limits, when it has any (``postroom tenant limits``)."""
-
-    rate: float | None = None  # replaces the POSTROOM_TENANT_RATE_LIMIT default
-    domains: dict[str, float] | None = None  # applies on top of the global domain limits
-
-
-@dataclass(frozen=True, slots=True)
-class SendingRates:
-    """The configured limits, messages per second (0: none)."""
-
-    transport: float
-    tenant: float
-    domains: dict[str, float]
-
-
-def transport_bucket(name: str) -> str:
-    return f"transport:{name}"
-
-
-def tenant_bucket(tenant_id: str) -> str:
-    return f"tenant:{tenant_id}"
-
-
-def domain_bucket(domain: str, tenant_id: str | None = None) -> str:
-    return f"tenant:{tenant_id}:domain:{domain}" if tenant_id else f"domain:{domain}"
-
-
-def recipient_domain(address: str) -> str:
-    return address.rpartition("@")[2].lower().rstrip(".")
 
 
 @dataclass(frozen=True, slots=True)

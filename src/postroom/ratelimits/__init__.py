@@ -1,0 +1,2 @@
+"""Rate limits shared by every process: the bucket arithmetic and the buckets in the database,
+used by the sender's rate gate and by the API's per-key request rate."""
