@@ -88,6 +88,35 @@ def test_a_file_damaged_on_disk_fails_its_campaign_with_file_unreadable(
     assert status["counts"]["total"] == 0  # type: ignore[index]
 
 
+def test_a_template_damaged_on_disk_fails_its_messages_and_other_campaigns_send(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    rt, api = server_factory.start(storage_encryption_keys=K1)
+    damaged_id = api.upload_template(TEMPLATE, "Hi")
+    sound_id = api.upload_template("<p>Hi {{ name }}</p>", "Hello")
+    file_id = api.upload_file(csv_bytes(ROWS[:21]))
+    path = tmp_path / "blobs" / blob_key(rt, templates, damaged_id)
+    damaged = bytearray(path.read_bytes())
+    damaged[HEADER_BYTES + 5] ^= 0x01
+    path.write_bytes(bytes(damaged))
+    # Both campaigns send at once: the damaged template must not hold up the other one.
+    broken = api.create_campaign(template_id=damaged_id, file_id=file_id)
+    sound = api.create_campaign(template_id=sound_id, file_id=file_id)
+    assert broken.status_code == 202 == sound.status_code, broken.text + sound.text
+
+    sound_status = api.wait(sound.json()["transaction_id"])
+    assert sound_status["status"] == "completed", sound_status
+    assert sound_status["counts"]["sent"] == 20, sound_status
+    broken_id = broken.json()["transaction_id"]
+    broken_status = api.wait(broken_id)
+    assert broken_status["status"] == "completed", broken_status
+    assert broken_status["counts"]["failed"] == 20, broken_status
+    assert broken_status["counts"]["sent"] == 0, broken_status
+    for message in api.messages(broken_id):
+        assert message["attempts"] == 0, message
+        assert message["last_error"].startswith("blob_unreadable: "), message
+
+
 def test_rotation_moves_every_blob_to_the_current_key(
     server_factory: ServerFactory, tmp_path: Path, database_url: str
 ) -> None:

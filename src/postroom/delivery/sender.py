@@ -25,6 +25,7 @@ from postroom.delivery.rate_gate import RateGate, throttle_pause
 from postroom.delivery.retry import next_retry_at
 from postroom.delivery.sending_rates import SendingRates, TenantRates
 from postroom.delivery.tracking_html import LinkRewriter, add_pixel
+from postroom.errors import PostroomError
 from postroom.events.service import SendRejection, record_send_rejections
 from postroom.events.tracking import TrackingUrls
 from postroom.events.unsubscribe import unsubscribe_token, unsubscribe_url
@@ -87,6 +88,9 @@ class Sender:
         self.worker_id = worker_id
         self.templates = TemplateCache(limits=RenderLimits.from_settings(rt.settings))
         self._contexts: dict[str, CampaignContext] = {}
+        #: Campaigns whose template cannot be read back or compiled (a damaged blob, say):
+        #: why, which each of their claimed messages fails with.
+        self._unsendable: dict[str, str] = {}
         settings = rt.settings
         self.breaker_name = breaker_name(settings.transport_url)
         self.breaker_policy = BreakerPolicy(
@@ -170,7 +174,7 @@ class Sender:
             share = max(MIN_SHARE_PER_CAMPAIGN, batch_size // len(active))
             for campaign in active:
                 room = min(batch_size - len(claimed), share, gate.tenant_room(campaign.tenant_id))
-                if room <= 0:
+                if room <= 0 or not self._prepared_for(conn, campaign):
                     continue
                 batch = queue.claim_messages(
                     conn,
@@ -196,10 +200,29 @@ class Sender:
                 claimed = [row for row in claimed if row.id not in waiting]
             if not claimed and gate.wait_seconds:
                 self.wait_hint = gate.wait_seconds
-            for campaign in active:
-                if campaign.id not in self._contexts:
-                    self._contexts[campaign.id] = self._context(conn, campaign)
         return claimed
+
+    def _prepared_for(self, conn: Any, campaign: Row[Any]) -> bool:
+        """Build the campaign's context once; False (claim none of its messages now) when
+        its template could not be read for a reason that may pass (the blob store is down).
+        One whose template can never be read or compiled is marked unsendable: its messages
+        are claimed and fail with the reason, and the other campaigns go on either way."""
+        if campaign.id in self._contexts or campaign.id in self._unsendable:
+            return True
+        try:
+            self._contexts[campaign.id] = self._context(conn, campaign)
+        except (PostroomError, UnicodeDecodeError) as exc:
+            reason = (
+                f"{exc.code}: {exc.message}"
+                if isinstance(exc, PostroomError)
+                else f"template_unreadable: the template is not UTF-8 ({exc.reason})"
+            )
+            log.error("campaign %s cannot be sent: %s", campaign.id, reason)
+            self._unsendable[campaign.id] = reason
+        except Exception:
+            log.exception("campaign %s: its template could not be read; it waits", campaign.id)
+            return False
+        return True
 
     def _skip_suppressed(
         self, conn: Any, tenant_id: str, batch: list[Row[Any]], now: datetime
@@ -287,6 +310,10 @@ class Sender:
         prepared = Prepared(
             row.id, row.campaign_id, row.attempts, row.first_attempt_at, row.possible_duplicate
         )
+        unsendable = self._unsendable.get(row.campaign_id)
+        if unsendable is not None:
+            prepared.failure = unsendable
+            return prepared
         context = self._contexts[row.campaign_id]
         unsubscribe = unsubscribe_url(
             self.rt.settings.base_url, unsubscribe_token(self.rt.secret_key, row.id)
@@ -500,3 +527,5 @@ class Sender:
         """Drop contexts of campaigns that are no longer sending."""
         for campaign_id in set(self._contexts) - active_ids:
             del self._contexts[campaign_id]
+        for campaign_id in set(self._unsendable) - active_ids:
+            del self._unsendable[campaign_id]
