@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from postroom.errors import PostroomError, Unauthorized
-from postroom.oauth.jwks import JwksCache
+from postroom.oauth.jwks import MAX_DOCUMENT_BYTES, JwksCache
 from tests.support.live_server import free_port
 from tests.support.oauth_issuer import OAuthIssuer
 
@@ -108,3 +108,15 @@ def test_no_keys_yet_is_503_and_retried_once_per_interval() -> None:
             keys.key_for("rsa-1")
         assert (unavailable.value.status, unavailable.value.code) == (503, "jwks_unavailable")
     assert keys.fetch_count == 0  # discovery failed, so the JWKS itself was never asked for
+
+
+def test_an_oversized_jwks_is_refused_unread(issuer: OAuthIssuer) -> None:
+    ticks = Ticks()
+    issuer.jwks_padding_bytes = MAX_DOCUMENT_BYTES
+    keys = cache_of(issuer.url, ticks)
+    with pytest.raises(PostroomError) as refused:
+        keys.key_for("rsa-1")
+    assert refused.value.code == "jwks_unavailable" and refused.value.status == 503
+    issuer.jwks_padding_bytes = MAX_DOCUMENT_BYTES - 20_000  # with the keys, just under
+    ticks.now += 30
+    assert keys.key_for("rsa-1").algorithms == {"RS256"}

@@ -36,6 +36,7 @@ class OAuthIssuer:
     def __init__(self, max_age_seconds: int = 300) -> None:
         self.keys: dict[str, PrivateKey] = {"rsa-1": new_rsa_key(), "ec-1": new_ec_key()}
         self.max_age_seconds = max_age_seconds
+        self.jwks_padding_bytes = 0  # set to serve a JWKS made that much larger
         self.jwks_fetches = 0
         self.discovery_fetches = 0
         self._lock = threading.Lock()
@@ -50,6 +51,8 @@ class OAuthIssuer:
                     elif self.path == "/jwks.json":
                         owner.jwks_fetches += 1
                         body = owner.jwks()
+                        if owner.jwks_padding_bytes:
+                            body["padding"] = "x" * owner.jwks_padding_bytes
                     else:
                         self.send_error(404)
                         return

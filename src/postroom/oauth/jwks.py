@@ -29,6 +29,9 @@ DEFAULT_TTL_SECONDS = 3600.0
 MIN_TTL_SECONDS = 60.0
 MAX_TTL_SECONDS = 24 * 3600.0
 FETCH_TIMEOUT_SECONDS = 5.0
+#: An OpenID configuration or a JWKS larger than this is refused unread: a real one is a few
+#: kilobytes, and the issuer's answer is read into memory on an API request's thread.
+MAX_DOCUMENT_BYTES = 256 * 1024
 
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*(\d{1,10})\s*(?:,|$)", re.IGNORECASE)
 
@@ -57,7 +60,22 @@ Fetch = Callable[[str], httpx.Response]
 
 
 def fetch_over_http(url: str) -> httpx.Response:
-    return httpx.get(url, timeout=FETCH_TIMEOUT_SECONDS, headers={"Accept": "application/json"})
+    """GET ``url``, reading at most MAX_DOCUMENT_BYTES of its body (ValueError past that)."""
+    headers = {"Accept": "application/json"}
+    with httpx.stream("GET", url, timeout=FETCH_TIMEOUT_SECONDS, headers=headers) as response:
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > MAX_DOCUMENT_BYTES:
+                raise ValueError(f"the answer is larger than {MAX_DOCUMENT_BYTES} bytes")
+        kept = {
+            name: value
+            for name, value in response.headers.items()
+            if name not in ("content-encoding", "content-length", "transfer-encoding")
+        }
+        return httpx.Response(
+            response.status_code, headers=kept, content=bytes(body), request=response.request
+        )
 
 
 class JwksCache:
