@@ -62,6 +62,7 @@ def test_a_token_does_what_its_scopes_allow_for_its_tenant(
     refused = call(url, token, "POST", "/api/v1/suppressions", json={"email": "x@example.com"})
     assert refused.status_code == 403
     assert refused.json()["error"]["details"]["scope"] == "suppressions:write"
+    assert refused.json()["error"]["message"] == "This token lacks the scope suppressions:write."
     assert 'error="insufficient_scope"' in refused.headers["WWW-Authenticate"]
     none_of_ours = call(url, issuer.token(tenant_id, "openid profile email"))
     assert none_of_ours.status_code == 403

@@ -44,12 +44,13 @@ def granted_scopes(claimed: Iterable[str]) -> list[str]:
     return [scope for scope in SCOPES if scope in claimed]
 
 
-def require(held: list[str] | None, needed: str | None) -> None:
-    """Raise Forbidden naming the scope when a key holding ``held`` may not do ``needed``."""
+def require(held: list[str] | None, needed: str | None, *, credential: str = "API key") -> None:
+    """Raise Forbidden naming the scope when a ``credential`` (an API key, or an OAuth token)
+    holding ``held`` may not do ``needed``."""
     if needed is None or held is None or ADMIN in held or needed in held:
         return
     raise Forbidden(
-        f"This API key lacks the scope {needed}.",
+        f"This {credential} lacks the scope {needed}.",
         code="missing_scope",
         details={"scope": needed, "held": held},
     )

@@ -224,7 +224,7 @@ def _token_caller(conn: Connection, token: BearerToken) -> Caller:
     if found is None:
         raise Unauthorized("The bearer token names no tenant known here.", code="unknown_tenant")
     scopes = granted_scopes(token.scopes)
-    require(scopes, required_scope.get())
+    require(scopes, required_scope.get(), credential="token")
     return Caller(tenant_id=token.tenant, key_id=oauth_key_id(token.subject), scopes=tuple(scopes))
 
 
