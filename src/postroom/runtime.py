@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from postroom.blobs import BlobStore, open_blob_store
 from postroom.blobs.s3 import S3Endpoint
@@ -45,11 +46,14 @@ def build_runtime(
     settings = settings or load_settings()
     secret_key = resolve_secret_key(settings, var_dir)
     db = Database(settings.database_url)
+    # Only the local store encrypts what it writes (S3 encrypts on its side): no storage key
+    # is generated into var/ for an install that never uses one.
+    is_local = urlsplit(settings.storage_url).scheme == "file"
     blobs = open_blob_store(
         settings.storage_url,
         signing_key=secret_key,
         base_url=settings.base_url,
-        keyring=resolve_storage_keys(settings, var_dir),
+        keyring=resolve_storage_keys(settings, var_dir) if is_local else None,
         s3_endpoint=S3Endpoint(
             endpoint_url=settings.s3_endpoint_url,
             region=settings.s3_region,

@@ -58,6 +58,8 @@ def test_a_campaign_goes_through_s3(
     assert all(k.startswith(f"{PREFIX}/t/") for k in keys)
     for object_key in keys:
         assert moto_s3.head(object_key.removeprefix(f"{PREFIX}/"))["ServerSideEncryption"]
+    # S3 encrypts on its side: no local storage key was made.
+    assert not (tmp_path / "var" / "storage.key").exists()
     assert not (tmp_path / "blobs").exists()
 
 
