@@ -5,7 +5,6 @@ what failed; a worker answers ``/healthz`` on its metrics port."""
 from __future__ import annotations
 
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +20,10 @@ from postroom.runtime import Runtime, build_runtime
 from postroom.worker.loop import STALL_SECONDS, Worker
 from tests.conftest import make_settings
 from tests.integration.conftest import ServerFactory
-from tests.integration.test_cli import POSTROOM, cli_env, postroom
-from tests.integration.test_metrics import wait_for_metrics
+from tests.integration.test_cli import cli_env, postroom
 from tests.support.api_client import ApiClient
 from tests.support.live_server import LiveServer, free_port
+from tests.support.worker_process import worker_with_metrics_port
 
 
 def url_of(api: ApiClient) -> str:
@@ -161,18 +160,7 @@ def test_a_schema_behind_the_code_is_not_ready_one_ahead_is(
 def test_the_worker_answers_healthz_on_its_metrics_port(tmp_path: Path) -> None:
     env = cli_env(tmp_path, f"sqlite:///{tmp_path / 'w.sqlite'}")
     postroom("migrate", env=env, cwd=tmp_path)
-    metrics_port = free_port()
-    worker = subprocess.Popen(
-        [POSTROOM, "worker", "--metrics-port", str(metrics_port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        base = f"http://127.0.0.1:{metrics_port}"
-        wait_for_metrics(f"{base}/metrics", worker)
+    with worker_with_metrics_port(env, tmp_path) as base:
         health = httpx.get(f"{base}/healthz", timeout=5)
         assert health.status_code == 200
         assert health.headers["content-type"] == "application/json"
@@ -180,10 +168,6 @@ def test_the_worker_answers_healthz_on_its_metrics_port(tmp_path: Path) -> None:
         assert body["status"] == "ok" and body["worker_id"]
         assert 0 <= body["seconds_since_beat"] < 5
         assert "postroom_sends_total" in httpx.get(f"{base}/metrics", timeout=5).text
-    finally:
-        worker.terminate()
-        output, _ = worker.communicate(timeout=30)
-    assert worker.returncode == 0, output
 
 
 def test_a_worker_whose_loop_stopped_coming_round_is_stalled(runtime: Runtime) -> None:

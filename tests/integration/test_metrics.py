@@ -6,8 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,10 +17,11 @@ from postroom.db.tables import MESSAGE_STATUSES
 from postroom.runtime import Runtime
 from tests.integration.conftest import new_client
 from tests.integration.test_campaign_flow import csv_bytes
-from tests.integration.test_cli import POSTROOM, cli_env, postroom, start_server
+from tests.integration.test_cli import cli_env, postroom, start_server
 from tests.support.api_client import ApiClient
 from tests.support.live_server import LiveServer, free_port
 from tests.support.smtp_relay import SmtpRelay
+from tests.support.worker_process import worker_with_metrics_port
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 STATUS_ROUTE = "/api/v1/campaigns/{campaign_id}/status"
@@ -138,7 +137,7 @@ def api_template(client: ApiClient) -> str:
 
 
 def test_worker_serves_its_metrics_on_the_metrics_port(tmp_path: Path, database_url: str) -> None:
-    api_port, metrics_port = free_port(), free_port()
+    api_port = free_port()
     env = cli_env(
         tmp_path,
         database_url,
@@ -148,51 +147,26 @@ def test_worker_serves_its_metrics_on_the_metrics_port(tmp_path: Path, database_
     postroom("migrate", env=env, cwd=tmp_path)
     key = json.loads(postroom("tenant", "create", "t", "--json", env=env, cwd=tmp_path).stdout)
     api_process = start_server(api_port, env, tmp_path, "api")
-    worker = subprocess.Popen(
-        [POSTROOM, "worker", "--metrics-port", str(metrics_port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
     try:
-        url = f"http://127.0.0.1:{metrics_port}/metrics"
-        wait_for_metrics(url, worker)
-        api = ApiClient(f"http://127.0.0.1:{api_port}", key["api_key"])
-        template_id = api_template(api)
-        rows = [["email"]] + [[f"u{i}@example.com"] for i in range(5)]
-        file_id = api.upload_file(csv_bytes(rows))
-        campaign_id = api.create_campaign(template_id=template_id, file_id=file_id).json()[
-            "transaction_id"
-        ]
-        assert api.wait(campaign_id)["counts"]["sent"] == 5
-        api.close()
-        samples = scrape(url)
-        capture = {"transport": "capture"}
-        assert value(samples, "postroom_sends_total", outcome="accepted", **capture) == 5
-        assert value(samples, "postroom_relay_replies_total", code="250", **capture) == 5
-        assert value(samples, "postroom_send_seconds_count", **capture) == 5
-        # The worker serves no HTTP API, so it has no request counts.
-        assert not any(name.startswith("postroom_http_") for name, _labels in samples)
+        with worker_with_metrics_port(env, tmp_path) as base:
+            url = f"{base}/metrics"
+            api = ApiClient(f"http://127.0.0.1:{api_port}", key["api_key"])
+            template_id = api_template(api)
+            rows = [["email"]] + [[f"u{i}@example.com"] for i in range(5)]
+            file_id = api.upload_file(csv_bytes(rows))
+            created = api.create_campaign(template_id=template_id, file_id=file_id)
+            assert api.wait(created.json()["transaction_id"])["counts"]["sent"] == 5
+            api.close()
+            samples = scrape(url)
+            capture = {"transport": "capture"}
+            assert value(samples, "postroom_sends_total", outcome="accepted", **capture) == 5
+            assert value(samples, "postroom_relay_replies_total", code="250", **capture) == 5
+            assert value(samples, "postroom_send_seconds_count", **capture) == 5
+            # The worker serves no HTTP API, so it has no request counts.
+            assert not any(name.startswith("postroom_http_") for name, _labels in samples)
     finally:
-        for process in (worker, api_process):
-            process.terminate()
-        output, _ = worker.communicate(timeout=30)
+        api_process.terminate()
         api_process.communicate(timeout=30)
-    assert worker.returncode == 0, output
-    assert "Traceback" not in output
-
-
-def wait_for_metrics(url: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError("the worker's metrics port did not answer")
 
 
 def test_worker_metrics_port_in_use_stops_with_a_clear_error(tmp_path: Path) -> None:

@@ -3,11 +3,18 @@ SIGKILL or SIGTERM, its output kept in a log file."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import httpx
+
+from tests.support.live_server import free_port
 
 POSTROOM = str(Path(sys.executable).parent / "postroom")
 
@@ -58,3 +65,39 @@ def worker_env(
     )
     env.update({f"POSTROOM_{name.upper()}": value for name, value in settings.items()})
     return env
+
+
+@contextlib.contextmanager
+def worker_with_metrics_port(env: dict[str, str], cwd: Path) -> Iterator[str]:
+    """``postroom worker --metrics-port`` on a free port, yielding the port's base URL once
+    its /metrics answers; on leaving, SIGTERM and a check that the worker stopped cleanly
+    (exit code 0, no traceback)."""
+    metrics_port = free_port()
+    worker = subprocess.Popen(
+        [POSTROOM, "worker", "--metrics-port", str(metrics_port)],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{metrics_port}"
+    try:
+        _wait_for_metrics(f"{base}/metrics", worker)
+        yield base
+    finally:
+        worker.terminate()
+        output, _ = worker.communicate(timeout=30)
+    assert worker.returncode == 0, output
+    assert "Traceback" not in output, output
+
+
+def _wait_for_metrics(url: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("the worker's metrics port did not answer")
