@@ -19,8 +19,13 @@ TEMPLATE = (
 def test_a_message_over_a_render_limit_fails_and_the_rest_of_the_batch_is_sent(
     server_factory: ServerFactory,
 ) -> None:
+    # The time limit is lifted so that a slow shared machine cannot trip it before the
+    # size and iteration limits this test is about.
     rt, api = server_factory.start(
-        render_max_bytes=100_000, render_max_iterations=10_000, send_batch_size=50
+        render_max_bytes=100_000,
+        render_max_iterations=10_000,
+        render_timeout_seconds=60.0,
+        send_batch_size=50,
     )
     template_id = api.upload_template(TEMPLATE, "Hello {{ name }}")
     template = api.http.get(f"/api/v1/templates/{template_id}").json()
