@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from tests.support.moto_ses import MotoSes
 
 PG_URL_VARIABLE = "POSTROOM_TEST_DATABASE_URL"
+# The CLI's Rich consoles are made when postroom.cli is first imported and take their width
+# from COLUMNS then (80 without a terminal): one wide width for every test, whichever test
+# happens to import the CLI first.
+os.environ.setdefault("COLUMNS", "200")
 
 # Generated inputs (hypothesis, schemathesis) are the same on every run of `make test`, so a
 # run passes or fails on the code alone; POSTROOM_HYPOTHESIS_PROFILE=explore draws new ones.

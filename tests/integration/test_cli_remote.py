@@ -268,11 +268,20 @@ def test_ctrl_c_while_uploading_creates_no_campaign(platform: Platform) -> None:
     fifo = platform.dir / "never.csv"
     os.mkfifo(fifo)  # opening it blocks until a writer comes: the upload hangs there
     timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
+    # Ctrl-C raises KeyboardInterrupt, as in a terminal, even where the test runner's
+    # process was started with SIGINT ignored (a pytest-xdist worker).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Should Ctrl-C never arrive, the upload is let through after a while: the test then
+    # fails on its exit code instead of hanging until the suite's timeout.
+    unblock = threading.Timer(30, lambda: fifo.write_bytes(b""))
     timer.start()
+    unblock.start()
     try:
         result = platform.send(fifo)
     finally:
         timer.cancel()
+        unblock.cancel()
+        signal.signal(signal.SIGINT, previous)
     assert result.exit_code == 130, result.output
     assert "error (interrupted): stopped while uploading; no campaign was created" in result.stderr
     with platform.client() as pr:
@@ -286,7 +295,13 @@ def test_ctrl_c_while_waiting_leaves_the_campaign_running(platform: Platform) ->
     to = platform.recipients(rows(2))
     args = ["send", "--template", str(platform.template), "--subject", "Hi", "--to", str(to)]
     process = subprocess.Popen(
-        [POSTROOM, *args, "--at", LATER], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [POSTROOM, *args, "--at", LATER],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        # As from a terminal: Ctrl-C reaches it even where the test runner's process was
+        # started with SIGINT ignored (a pytest-xdist worker), which a child would inherit.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         with platform.client() as pr:
