@@ -44,9 +44,9 @@ def rotate_key(
     under older keys and encrypt those stored in plaintext before encryption existed. Exits 1
     naming the blobs it could not read."""
     from postroom.blobs.local import LocalBlobStore
-    from postroom.cli.main import _audit, _runtime
+    from postroom.cli.admin import admin_runtime, audit_admin
 
-    rt = _runtime()
+    rt = admin_runtime()
     store = rt.blobs
     if not isinstance(store, LocalBlobStore) or store.keyring is None:
         raise ConfigError(
@@ -60,7 +60,7 @@ def rotate_key(
         for tenant_id, counts in rotation.by_tenant.items():
             if counts["rewrapped"] or counts["encrypted"] or counts["unreadable"]:
                 target = {"storage_key": current, **{o: counts[o] for o in OUTCOMES}}
-                _audit(rt, conn, tenant_id, "storage rotate-key", target)
+                audit_admin(rt, conn, tenant_id, "storage rotate-key", target)
     totals = {o: rotation.totals[o] for o in OUTCOMES}
     if as_json:
         print_json({"storage_key": current, **totals, "unreadable_blobs": rotation.unreadable})
