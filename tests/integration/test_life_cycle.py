@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from postroom.campaigns import control, queue
-from postroom.campaigns.queue import Outcome
+from postroom.campaigns.outcomes import Outcome, record_outcomes
 from postroom.campaigns.states import MessageStatus, may_move
 from postroom.db.tables import campaigns, message_transitions, messages
 from postroom.delivery.sender import Sender
@@ -32,7 +32,7 @@ def claim(rt: Runtime, campaign_id: str, worker: str, limit: int, at: object = N
 
 def record(rt: Runtime, worker: str, outcomes: list[Outcome]) -> int:
     with rt.db.write() as conn:
-        return queue.record_outcomes(conn, worker, outcomes, rt.clock.now())
+        return record_outcomes(conn, worker, outcomes, rt.clock.now())
 
 
 def transitions_of(rt: Runtime, pk: int) -> list[tuple[str, str, int]]:

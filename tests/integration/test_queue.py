@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from postroom.campaigns import lifecycle, queue
-from postroom.campaigns.queue import Outcome
+from postroom.campaigns.outcomes import Outcome, record_outcomes
 from postroom.campaigns.states import MessageStatus
 from postroom.db.tables import campaigns, messages, row_issues
 from postroom.ingest.processor import FileProcessor
@@ -72,8 +72,8 @@ def test_expired_leases_are_taken_over_and_stale_outcomes_ignored(runtime: Runti
     stale = [Outcome(r.id, campaign_id, MessageStatus.FAILED, error="late") for r in first]
     fresh = [Outcome(r.id, campaign_id, MessageStatus.SENT, relay_reply="250 ok") for r in second]
     with runtime.db.write() as conn:
-        queue.record_outcomes(conn, "dead", stale, now)
-        queue.record_outcomes(conn, "alive", fresh, now)
+        record_outcomes(conn, "dead", stale, now)
+        record_outcomes(conn, "alive", fresh, now)
         statuses = conn.execute(
             select(messages.c.status, messages.c.attempts).where(
                 messages.c.campaign_id == campaign_id

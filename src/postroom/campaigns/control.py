@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, case, update
 
-from postroom.campaigns import queue
+from postroom.campaigns import withheld
 from postroom.campaigns.announcements import announce_end
 from postroom.campaigns.states import ACTIVE_CAMPAIGN_STATUSES, CampaignStatus
 from postroom.db.tables import campaigns
@@ -78,7 +78,7 @@ def cancel_campaign(conn: Connection, campaign: Row[Any], now: datetime) -> None
     )
     if result.rowcount == 0:
         raise _cannot(campaign, "cancelled")
-    queue.cancel_messages(conn, campaign.id, now, "campaign cancelled")
+    withheld.cancel_messages(conn, campaign.id, now, "campaign cancelled")
     announce_end(conn, [campaign.id], now)
 
 

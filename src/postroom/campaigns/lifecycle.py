@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, func, select, update
 
 from postroom.campaigns.announcements import announce_end
-from postroom.campaigns.queue import suppress_listed
 from postroom.campaigns.states import CampaignStatus
+from postroom.campaigns.withheld import suppress_listed
 from postroom.db.bulk import refresh_statistics
 from postroom.db.tables import MESSAGE_STATUSES, campaigns, files, messages
 

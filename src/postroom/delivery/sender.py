@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from postroom.campaigns import lifecycle, queue
-from postroom.campaigns.queue import Outcome
+from postroom.campaigns import lifecycle, queue, withheld
+from postroom.campaigns.outcomes import Outcome, record_outcomes
 from postroom.campaigns.states import MessageStatus
 from postroom.delivery import breaker_store
 from postroom.delivery.breaker import Admission, Breaker, BreakerPolicy, BreakerState, breaker_name
@@ -234,7 +234,7 @@ class Sender:
         if not listed:
             return batch
         suppressed = [r for r in batch if r.email_key in listed]
-        queue.suppress_claimed(conn, self.worker_id, suppressed, now)
+        withheld.suppress_claimed(conn, self.worker_id, suppressed, now)
         return [r for r in batch if r.email_key not in listed]
 
     def _rate_gate(self, conn: Any, tenant_ids: set[str], now: datetime) -> RateGate:
@@ -450,9 +450,7 @@ class Sender:
         with self.rt.db.write() as conn:
             if pause:
                 throttle_pause(conn, self.breaker_name, now, pause)
-            queue.record_outcomes(
-                conn, self.worker_id, outcomes, now, transport=self.transport.name
-            )
+            record_outcomes(conn, self.worker_id, outcomes, now, transport=self.transport.name)
             if rejections:  # a refusal at send time is a bounce the relay told us at once
                 record_send_rejections(conn, rejections, source=self.transport.name, now=now)
             lifecycle.complete_finished_campaigns(conn, now, sorted(campaign_ids))

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, String, cast, func, select, update
 
-from postroom.campaigns import queue
+from postroom.campaigns import withheld
 from postroom.db.tables import (
     audit_log,
     campaigns,
@@ -64,7 +64,7 @@ def erase_messages(
     for row in rows:
         by_campaign[row.campaign_id].append(row.id)
     for campaign_id, pks in by_campaign.items():
-        stopped += queue.stop_waiting(conn, campaign_id, messages.c.id.in_(pks), now, ERASED_WHY)
+        stopped += withheld.stop_waiting(conn, campaign_id, messages.c.id.in_(pks), now, ERASED_WHY)
     for row in rows:
         conn.execute(
             update(messages)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from postroom.campaigns.cursors import decode_cursor, encode_cursor
-from postroom.campaigns.queue import OUTCOME_EVENTS, OWN_SOURCE
+from postroom.campaigns.outcomes import OUTCOME_EVENTS, OWN_SOURCE
 from postroom.campaigns.service import get_message_row, message_transitions
 from postroom.db.tables import EVENT_TYPES, messages
 from postroom.errors import BadRequest

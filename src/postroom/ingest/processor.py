@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, insert, update
 
-from postroom.campaigns import lifecycle, queue
+from postroom.campaigns import lifecycle, withheld
 from postroom.campaigns.states import MessageStatus
 from postroom.db.bulk import driver_value, existing_message_keys, insert_many
 from postroom.db.notices import notify_workers
@@ -190,7 +190,7 @@ class FileProcessor:
         )
         if erased:
             which = messages.c.email_key.in_(sorted(erased))
-            queue.suppress_queued(conn, campaign.id, which, now, "on the suppression list")
+            withheld.suppress_queued(conn, campaign.id, which, now, "on the suppression list")
 
 
 def _check_variables(variables: list[str], columns: list[str]) -> None:
