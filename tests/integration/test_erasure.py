@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import String, Text, inspect, select
 
 from postroom.db.tables import campaigns, metadata
+from postroom.events import store as events_store
+from postroom.events.service import record_message_event
 from postroom.runtime import Runtime
 from postroom.tenants.service import create_key, create_tenant
 from tests.integration.conftest import new_client
@@ -140,6 +142,44 @@ def test_an_erased_address_leaves_no_trace_and_stays_suppressed(
     # Taking the address off the list by its address finds the hashed entry.
     assert client.http.delete(f"/api/v1/suppressions/{TARGET}").status_code == 204
     assert client.http.get("/api/v1/suppressions").json()["suppressions"] == []
+
+
+def test_a_report_after_the_erasure_does_not_bring_the_address_back(
+    runtime: Runtime, live_server: LiveServer, client: ApiClient
+) -> None:
+    sent = campaign(client, [[TARGET, "Erin"], ["other@example.com", "Olga"]])
+    client.wait(sent)
+    assert client.http.delete(f"/api/v1/recipients/{TARGET}").status_code == 200
+    (erased,) = [m for m in client.messages(sent) if m["email"].startswith("erased:")]
+    # The provider's reports come late: one naming the address, one naming nobody.
+    late = [
+        ("bounced", TARGET, {"bounce_type": "hard", "diagnostic_code": f"550 <{TARGET}> gone"}),
+        ("delivered", None, {"bounce_type": "x", "smtp_response": f"250 ok for {NEEDLE}"}),
+    ]
+    now = runtime.clock.now()
+    with runtime.db.write() as conn:
+        message = events_store.message_by_id(conn, erased["id"])
+        for n, (kind, recipient, data) in enumerate(late):
+            record_message_event(
+                conn,
+                message,
+                kind,
+                source="ses",
+                recipient=recipient,
+                occurred_at=now,
+                now=now,
+                event_key=f"late:{n}",
+                data=data,
+                detail=f"550 {TARGET} unknown",
+            )
+    assert plaintext_in_database(runtime) == []
+    stored = client.http.get(f"/api/v1/campaigns/{sent}/events").json()["events"]
+    late_events = [e for e in stored if e["source"] == "ses"]
+    assert [e["type"] for e in late_events] == ["bounced", "delivered"]
+    assert all(e["recipient"] == erased["email"] for e in late_events)
+    bounce, delivery = (e["data"] for e in late_events)
+    assert bounce == {"bounce_type": "hard", "diagnostic_code": "550 <[erased]> gone"}
+    assert delivery == {"bounce_type": "x"}  # no address to look for: only the kind is kept
 
 
 def test_erasure_is_the_tenants_own(

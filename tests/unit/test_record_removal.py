@@ -6,7 +6,7 @@ import codecs
 from pathlib import Path
 
 from postroom.blobs.local import LocalBlobStore
-from postroom.erasure.redaction import redact_json
+from postroom.files.address_redaction import redact_json
 from postroom.files.record_removal import address_pattern, erase_from_blob
 from postroom.observability.redaction import redact
 

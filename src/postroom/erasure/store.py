@@ -22,8 +22,8 @@ from postroom.db.tables import (
     row_issues,
     webhook_deliveries,
 )
-from postroom.erasure.redaction import redact_json, redact_text
 from postroom.events.verp import read_address
+from postroom.files.address_redaction import redact_json, redact_text
 from postroom.suppressions import store as suppression_store
 
 ERASED_WHY = "its recipient was erased"

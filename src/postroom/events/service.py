@@ -18,7 +18,10 @@ from postroom.errors import BadRequest
 from postroom.events import store
 from postroom.events.schemas import EventPage, EventView, MessageDetail, TimelineEntry
 from postroom.events.ses_records import ProviderEvent
+from postroom.files.address_redaction import redact_json, redact_text
+from postroom.files.record_removal import address_pattern
 from postroom.suppressions import store as suppression_store
+from postroom.suppressions.erased import is_erased_key
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +121,19 @@ def record_message_event(
 ) -> bool:
     """Store one event of a message (found with ``store.message_by_…``), once per
     ``event_key``: the message's times and outcome follow it, and the address goes on the
-    tenant's suppression list when the event calls for it. False for a repeat."""
+    tenant's suppression list when the event calls for it. False for a repeat.
+
+    A report that arrives after the message's recipient was erased (a provider's late
+    delivery or bounce) is stored without the address: the recipient is the message's hash,
+    and the reported address is taken out of the data and the detail."""
+    if is_erased_key(message.email_key):
+        if recipient:
+            pattern = address_pattern([recipient])
+            data, detail = redact_json(data, pattern), redact_text(detail, pattern)
+        else:  # the address is not known, so it cannot be looked for: keep only the kind
+            data = {k: v for k, v in data.items() if k in _KINDS_OF_BOUNCE}
+            detail = None
+        recipient = message.email
     is_new = store.append_event(
         conn,
         {
@@ -148,6 +163,11 @@ def record_message_event(
                 detail=detail,
             )
     return is_new
+
+
+#: What a report says about a bounce without naming anyone: kept from a report about an erased
+#: recipient whose address the report does not give.
+_KINDS_OF_BOUNCE = frozenset({"bounce_type", "bounce_subtype", "status"})
 
 
 def _suppression_reason(event_type: str, data: dict[str, Any]) -> str | None:

@@ -1,4 +1,5 @@
-"""Takes an address out of text and JSON values, leaving the rest as it was."""
+"""Takes an address out of text and JSON values, leaving the rest as it was (erasure, and
+late reports about a recipient already erased)."""
 
 from __future__ import annotations
 
