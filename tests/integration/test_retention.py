@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from postroom.db.tables import campaigns, events, files, messages
+from postroom.db.tables import campaigns, events, files, messages, webhook_deliveries
+from postroom.retention.webhook_deliveries import delete_finished_deliveries
 from postroom.runtime import Runtime, build_runtime
 from tests.conftest import make_settings
 from tests.integration.conftest import new_client
@@ -22,6 +23,7 @@ from tests.integration.test_erasure import campaign, source_file
 from tests.support.api_client import ApiClient
 from tests.support.counts import assert_counts_match_rows
 from tests.support.live_server import LiveServer
+from tests.support.webhook_receiver import Answer, WebhookReceiver
 
 
 class ShiftedClock:
@@ -130,10 +132,56 @@ def test_the_cli_runs_retention_now(
     report = json.loads(ran.stdout)
     # The live server's own worker may have been first to the file (it runs retention with
     # the default of 7 days, so not); the CLI did the rest.
-    assert report == {"sources_deleted": 1, "messages_purged": 1, "campaigns_purged": 1}
+    assert report == {
+        "sources_deleted": 1,
+        "messages_purged": 1,
+        "campaigns_purged": 1,
+        "webhook_deliveries_deleted": 0,
+    }
     again = postroom("retention", "run", env=env, cwd=tmp_path).stdout
     assert "deleted the CSV of 0 recipient files" in again
     assert api.http.get(f"/api/v1/files/{source_file(runtime, done)}").json()["status"] == (
         "source_deleted"
     )
     api.close()
+
+
+def test_finished_webhook_deliveries_go_after_their_days_and_pending_ones_stay(
+    runtime: Runtime, live_server: LiveServer
+) -> None:
+    api = new_client(runtime, live_server)
+    with (
+        WebhookReceiver(lambda _n: Answer(status=200)) as taking,
+        WebhookReceiver(lambda _n: Answer(status=500)) as refusing,
+    ):
+        for receiver in (taking, refusing):
+            hook = api.http.post("/api/v1/webhooks", json={"url": receiver.url, "events": ["*"]})
+            assert hook.status_code == 201, hook.text
+        done = campaign(api, [["a@example.com", "Ann"], ["b@example.com", "Bob"]])
+        api.wait(done)
+        deadline = time.monotonic() + 20
+        while len(taking.received) < 3 or not refusing.received:  # 2 sent, 1 completed
+            assert time.monotonic() < deadline, "the deliveries were not made"
+            time.sleep(0.05)
+    deadline = time.monotonic() + 20
+    while delivery_statuses(runtime).get("delivered", 0) < 3:
+        assert time.monotonic() < deadline, "the deliveries were not recorded"
+        time.sleep(0.05)
+    before = delivery_statuses(runtime)
+    assert before["pending"] == 3  # the refusing endpoint's, waiting for their next try
+
+    now = runtime.clock.now()
+    assert delete_finished_deliveries(runtime, now + timedelta(days=29), 30) == 0
+    assert delete_finished_deliveries(runtime, now + timedelta(days=31), 0) == 0  # 0: kept
+    assert delete_finished_deliveries(runtime, now + timedelta(days=31), 30) == 3
+    assert delivery_statuses(runtime) == {"pending": 3}
+    assert delete_finished_deliveries(runtime, now + timedelta(days=31), 30) == 0
+    api.close()
+
+
+def delivery_statuses(rt: Runtime) -> dict[str, int]:
+    with rt.db.read() as conn:
+        rows = conn.execute(
+            select(webhook_deliveries.c.status, func.count()).group_by(webhook_deliveries.c.status)
+        ).all()
+    return {status: count for status, count in rows}

@@ -58,3 +58,7 @@ def retention_run(as_json: JsonOption = False) -> None:
         f"{report.campaigns_purged} campaigns done "
         f"(POSTROOM_PERSONALISATION_RETENTION_DAYS={settings.personalisation_retention_days:g})"
     )
+    console.print(
+        f"deleted {report.webhook_deliveries_deleted} finished webhook deliveries "
+        f"(POSTROOM_WEBHOOK_DELIVERY_RETENTION_DAYS={settings.webhook_delivery_retention_days:g})"
+    )

@@ -474,6 +474,13 @@ webhook_deliveries = Table(
         sqlite_where=text("status = 'pending'"),
         postgresql_where=text("status = 'pending'"),
     ),
+    # Retention deletes finished deliveries oldest first (migration 0017).
+    Index(
+        "ix_webhook_deliveries_finished",
+        "finished_at",
+        sqlite_where=text("status <> 'pending'"),
+        postgresql_where=text("status <> 'pending'"),
+    ),
 )
 
 # The audit log: one row per state-changing call (API, console form, CLI admin command);
