@@ -12,6 +12,8 @@ STAMP := $(VENV)/.installed
 POSTROOM_BENCH_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 BENCH_ARGS ?=
 CLUSTER_ARGS ?=
+# pytest-xdist processes for `make test` (0: one process, in order).
+TEST_WORKERS ?= 2
 
 setup: $(STAMP)
 
@@ -36,7 +38,7 @@ lint: setup
 	$(BIN)/lint-imports
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 bench: setup
 	$(BIN)/python -m pip install --quiet -r requirements-bench.lock
