@@ -135,10 +135,11 @@ class Settings(BaseSettings):
     webhook_allow_private_addresses: bool = False
 
     # Retention, applied by every worker about hourly (and by `postroom retention run`):
-    # recipient CSVs are deleted this many days after a campaign last finished reading them
-    # (0: kept), and the personalisation fields of messages are emptied this many days after
-    # the message was done (0: kept); counts, statuses and events stay. Webhook deliveries
-    # finished (delivered or failed for good) this many days ago are deleted (0: kept).
+    # recipient CSVs are deleted this many days after a campaign last finished reading them,
+    # or after their upload if no campaign used them (0: kept); the personalisation fields
+    # of messages are emptied this many days after the message was done (0: kept), while
+    # counts, statuses and events stay; webhook deliveries finished (delivered, or failed for
+    # good) this many days ago are deleted (0: kept).
     source_retention_days: float = Field(default=7, ge=0)
     personalisation_retention_days: float = Field(default=0, ge=0)
     webhook_delivery_retention_days: float = Field(default=30, ge=0)

@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from postroom.db.tables import campaigns, events, files, messages, webhook_deliveries
+from postroom.retention.sources import delete_expired_sources
 from postroom.retention.webhook_deliveries import delete_finished_deliveries
 from postroom.runtime import Runtime, build_runtime
 from tests.conftest import make_settings
@@ -185,3 +186,27 @@ def delivery_statuses(rt: Runtime) -> dict[str, int]:
             select(webhook_deliveries.c.status, func.count()).group_by(webhook_deliveries.c.status)
         ).all()
     return {status: count for status, count in rows}
+
+
+def test_a_file_no_campaign_used_goes_its_days_after_the_upload(
+    runtime: Runtime, live_server: LiveServer
+) -> None:
+    api = new_client(runtime, live_server)
+    unused = api.upload_file(b"email\nann@example.com\n")
+    used = campaign(api, [["bo@example.com", "Bo"]], send_at="2099-01-01T00:00:00Z")
+    api.wait(used, until=("scheduled",))
+    used_file = source_file(runtime, used)
+    with runtime.db.write() as conn:  # as if the campaign had read its file 5 days from now
+        conn.execute(
+            update(files)
+            .where(files.c.id == used_file)
+            .values(processed_at=runtime.clock.now() + timedelta(days=5))
+        )
+    now = runtime.clock.now()
+    assert delete_expired_sources(runtime, now + timedelta(days=6), 7) == 0
+    assert delete_expired_sources(runtime, now + timedelta(days=8), 7) == 1
+    shown = api.http.get(f"/api/v1/files/{unused}").json()
+    assert shown["status"] == "source_deleted" and shown["source_deleted_at"] is not None
+    assert api.http.get(f"/api/v1/files/{used_file}").json()["status"] == "uploaded"
+    assert delete_expired_sources(runtime, now + timedelta(days=13), 7) == 1  # 8 days after use
+    api.close()
