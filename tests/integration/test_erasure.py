@@ -92,6 +92,7 @@ def test_an_erased_address_leaves_no_trace_and_stays_suppressed(
         sent = campaign(
             client,
             [[TARGET, "Erin"], ["other@example.com", "Olga"], [NEEDLE.upper(), "Erin again"]],
+            metadata={"requested_by": TARGET, "note": f"call {NEEDLE} back", "batch": "b-12"},
         )
         client.wait(sent)
         wait_for(lambda: receiver.received)  # a delivery was tried and is pending again
@@ -112,6 +113,12 @@ def test_an_erased_address_leaves_no_trace_and_stays_suppressed(
     assert counts["events"] >= 1 and counts["webhook_deliveries"] >= 1
     assert counts["files_rewritten"] == 2 and counts["row_issues"] == 1
     assert counts["suppressions"] == 1 and counts["audit_entries"] >= 1
+    assert counts["campaign_metadata"] == 1 and counts["webhook_payloads"] >= 1
+    assert client.status(sent)["metadata"] == {
+        "requested_by": "[erased]",
+        "note": "call [erased] back",
+        "batch": "b-12",
+    }
 
     assert plaintext_in_database(runtime) == []
     assert plaintext_in_blobs(runtime, tmp_path / "blobs") == []

@@ -17,6 +17,10 @@ class ErasureCounts(BaseModel):
     bounce_mail: int = Field(description="kept bounce or reply mail about its messages, deleted")
     suppressions: int = Field(description="suppression entries now kept as a hash alone")
     audit_entries: int = Field(description="audit log entries that named it")
+    campaign_metadata: int = Field(description="campaigns whose metadata named it")
+    webhook_payloads: int = Field(
+        description="campaign webhook deliveries (made or to be made) whose payload named it"
+    )
 
 
 class ErasureReport(BaseModel):

@@ -1,6 +1,7 @@
 """``erase_recipient``: one address out of everything a tenant keeps (messages, events,
-webhook deliveries, file reports, recipient files, kept bounce mail, the audit log), while it
-stays on the suppression list as a hash, so that it is never mailed again."""
+webhook deliveries, file reports, recipient files, kept bounce mail, the audit log, campaign
+metadata), while it stays on the suppression list as a hash, so that it is never mailed
+again."""
 
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ def erase_recipient(rt: Runtime, tenant_id: str, address: Address) -> ErasureRep
         issues = store.erase_row_issues(conn, tenant_id, spellings, pattern)
         kept_mail = store.release_bounce_mail(conn, pks, rt.settings.bounce_address, pattern)
         audit_entries = store.erase_audit_targets(conn, tenant_id, spellings, pattern)
+        metadata = store.erase_campaign_metadata(conn, tenant_id, spellings, pattern)
+        payloads = store.erase_webhook_payloads(conn, tenant_id, spellings, pattern)
         sources = store.source_files(conn, tenant_id)
     for key in kept_mail:
         rt.blobs.delete(key)
@@ -60,6 +63,8 @@ def erase_recipient(rt: Runtime, tenant_id: str, address: Address) -> ErasureRep
         bounce_mail=len(kept_mail),
         suppressions=suppressions,
         audit_entries=audit_entries,
+        campaign_metadata=metadata,
+        webhook_payloads=payloads,
     )
     label = hashed[:SHOWN_HASH_CHARS]
     log.info("erased %s for tenant %s: %s", label, tenant_id, counts.model_dump())

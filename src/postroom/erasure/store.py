@@ -228,6 +228,52 @@ def erase_audit_targets(
     return changed
 
 
+def erase_campaign_metadata(
+    conn: Connection, tenant_id: str, spellings: list[str], pattern: re.Pattern[str]
+) -> int:
+    """Campaigns whose metadata (the client's own JSON, kept as given) named the address."""
+    rows = conn.execute(
+        select(campaigns.c.id, campaigns.c.metadata).where(
+            campaigns.c.tenant_id == tenant_id,
+            _mentions(cast(campaigns.c.metadata, String), spellings),
+        )
+    ).all()
+    changed = 0
+    for row in rows:
+        redacted = redact_json(row.metadata, pattern)
+        if redacted != row.metadata:
+            conn.execute(
+                update(campaigns).where(campaigns.c.id == row.id).values(metadata=redacted)
+            )
+            changed += 1
+    return changed
+
+
+def erase_webhook_payloads(
+    conn: Connection, tenant_id: str, spellings: list[str], pattern: re.Pattern[str]
+) -> int:
+    """Webhook deliveries whose own payload named the address (campaign events carry the
+    campaign's metadata), made or still to be made: redacted, and still made."""
+    rows = conn.execute(
+        select(webhook_deliveries.c.id, webhook_deliveries.c.payload).where(
+            webhook_deliveries.c.tenant_id == tenant_id,
+            webhook_deliveries.c.payload.is_not(None),
+            _mentions(cast(webhook_deliveries.c.payload, String), spellings),
+        )
+    ).all()
+    changed = 0
+    for row in rows:
+        redacted = redact_json(row.payload, pattern)
+        if redacted != row.payload:
+            conn.execute(
+                update(webhook_deliveries)
+                .where(webhook_deliveries.c.id == row.id)
+                .values(payload=redacted)
+            )
+            changed += 1
+    return changed
+
+
 def source_files(conn: Connection, tenant_id: str) -> list[Any]:
     """The tenant's recipient files whose CSV is still kept."""
     return list(
