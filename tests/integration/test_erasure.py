@@ -114,6 +114,11 @@ def test_an_erased_address_leaves_no_trace_and_stays_suppressed(
     assert counts["files_rewritten"] == 2 and counts["row_issues"] == 1
     assert counts["suppressions"] == 1 and counts["audit_entries"] >= 1
     assert counts["campaign_metadata"] == 1 and counts["webhook_payloads"] >= 1
+    assert counts["outbox_messages"] == 1
+    outbox = Path(runtime.settings.transport_url.removeprefix("capture://"))
+    captured = [p for p in outbox.iterdir() if p.suffix in (".eml", ".json")]
+    assert len(captured) == 2  # Olga's message and its envelope
+    assert not [p for p in captured if NEEDLE in p.read_text(errors="replace").lower()]
     assert client.status(sent)["metadata"] == {
         "requested_by": "[erased]",
         "note": "call [erased] back",

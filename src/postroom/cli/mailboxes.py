@@ -32,12 +32,12 @@ bounces_app = typer.Typer(
 
 def _outbox_dir() -> Path:
     from postroom.runtime import build_runtime
-    from postroom.transports.capture import CaptureTransport
+    from postroom.transports.capture import outbox_directory
 
-    url = build_runtime().settings.transport_url
-    if not url.startswith("capture://"):
+    directory = outbox_directory(build_runtime().settings.transport_url)
+    if directory is None:
         raise ConfigError("POSTROOM_TRANSPORT_URL", "the outbox exists only for capture://DIR")
-    return CaptureTransport.from_url(url).directory
+    return directory
 
 
 @outbox_app.command("list")

@@ -37,7 +37,7 @@ from postroom.suppressions import service as suppressions
 from postroom.templates import service as template_service
 from postroom.tenants.scopes import ADMIN
 from postroom.tenants.service import authenticate
-from postroom.transports.capture import CaptureTransport
+from postroom.transports.capture import outbox_directory
 from postroom.transports.outbox import list_outbox, read_outbox_message
 from postroom.wiretext import one_line
 
@@ -361,8 +361,7 @@ _OUTBOX_PAGE = 25
 
 def _outbox_dir(request: Request) -> Path | None:
     """The capture transport's directory, or None when mail really leaves the machine."""
-    url = framing.runtime_of(request).settings.transport_url
-    return CaptureTransport.from_url(url).directory if url.startswith("capture://") else None
+    return outbox_directory(framing.runtime_of(request).settings.transport_url)
 
 
 @router.get("/outbox", response_class=HTMLResponse)

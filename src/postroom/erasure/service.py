@@ -1,7 +1,7 @@
 """``erase_recipient``: one address out of everything a tenant keeps (messages, events,
 webhook deliveries, file reports, recipient files, kept bounce mail, the audit log, campaign
-metadata), while it stays on the suppression list as a hash, so that it is never mailed
-again."""
+metadata, the capture outbox), while it stays on the suppression list as a hash, so that it
+is never mailed again."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from postroom.files.record_removal import address_pattern, erase_from_blob
 from postroom.ids import new_id
 from postroom.runtime import Runtime
 from postroom.suppressions.erased import ERASED_PREFIX, erased_key
+from postroom.transports.capture import outbox_directory
+from postroom.transports.outbox import delete_outbox_message
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,10 @@ def erase_recipient(rt: Runtime, tenant_id: str, address: Address) -> ErasureRep
         metadata = store.erase_campaign_metadata(conn, tenant_id, spellings, pattern)
         payloads = store.erase_webhook_payloads(conn, tenant_id, spellings, pattern)
         sources = store.source_files(conn, tenant_id)
+        sent_ids = store.sent_message_ids(conn, pks)
     for key in kept_mail:
         rt.blobs.delete(key)
+    outbox = _erase_from_outbox(rt, sent_ids)
     rewritten = sum(_rewrite_file(rt, tenant_id, file, pattern) for file in sources)
     if stopped:
         rt.wakeups.notify()  # campaigns whose last waiting message this was can complete
@@ -65,10 +69,20 @@ def erase_recipient(rt: Runtime, tenant_id: str, address: Address) -> ErasureRep
         audit_entries=audit_entries,
         campaign_metadata=metadata,
         webhook_payloads=payloads,
+        outbox_messages=outbox,
     )
     label = hashed[:SHOWN_HASH_CHARS]
     log.info("erased %s for tenant %s: %s", label, tenant_id, counts.model_dump())
     return ErasureReport(erased=label, counts=counts)
+
+
+def _erase_from_outbox(rt: Runtime, message_ids: list[str]) -> int:
+    """With the capture transport (the embedded default) every message sent is kept in the
+    outbox as it would have gone: those of the erased address go."""
+    directory = outbox_directory(rt.settings.transport_url)
+    if directory is None:
+        return 0
+    return sum(delete_outbox_message(directory, message_id) for message_id in message_ids)
 
 
 def _rewrite_file(rt: Runtime, tenant_id: str, file: Any, pattern: re.Pattern[str]) -> bool:

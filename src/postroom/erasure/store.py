@@ -274,6 +274,19 @@ def erase_webhook_payloads(
     return changed
 
 
+def sent_message_ids(conn: Connection, pks: list[int]) -> list[str]:
+    """The Message-IDs those messages went out with (the capture outbox is keyed by them)."""
+    if not pks:
+        return []
+    return list(
+        conn.execute(
+            select(messages.c.message_id).where(
+                messages.c.id.in_(pks), messages.c.message_id.is_not(None)
+            )
+        ).scalars()
+    )
+
+
 def source_files(conn: Connection, tenant_id: str) -> list[Any]:
     """The tenant's recipient files whose CSV is still kept."""
     return list(

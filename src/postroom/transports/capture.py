@@ -26,6 +26,13 @@ from postroom.transports.outbox import ENVELOPE_SUFFIX, MESSAGE_SUFFIX, file_ste
 _SCHEME_PREFIX = "capture://"
 
 
+def outbox_directory(transport_url: str) -> Path | None:
+    """The outbox of a ``capture://`` transport URL; None when mail really leaves the machine."""
+    if not transport_url.lower().startswith(_SCHEME_PREFIX):
+        return None
+    return CaptureTransport.from_url(transport_url).directory
+
+
 class CaptureTransport:
     """Writes ``<DIR>/<message id>.eml`` and its envelope ``.json``; accepts everything.
 

@@ -68,6 +68,19 @@ def list_outbox(directory: Path, *, limit: int | None = None) -> list[OutboxEntr
     return entries if limit is None else entries[:limit]
 
 
+def delete_outbox_message(directory: Path, message_id: str) -> bool:
+    """Remove one captured message and its envelope; False when neither was there."""
+    stem = file_stem(message_id)
+    found = False
+    for suffix in (MESSAGE_SUFFIX, ENVELOPE_SUFFIX):
+        try:
+            (directory / (stem + suffix)).unlink()
+            found = True
+        except FileNotFoundError:
+            pass
+    return found
+
+
 def read_outbox_message(directory: Path, message_id: str) -> bytes:
     """The captured bytes of one message; raises NotFound (``message_not_found``) if absent."""
     path = directory / (file_stem(message_id) + MESSAGE_SUFFIX)
