@@ -7,16 +7,19 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import String, Text, inspect, select
 
 from postroom.db.tables import campaigns, metadata
 from postroom.events import store as events_store
 from postroom.events.service import record_message_event
+from postroom.events.tracking import click_token
 from postroom.runtime import Runtime
 from postroom.tenants.service import create_key, create_tenant
 from tests.integration.conftest import new_client
 from tests.integration.test_campaign_flow import csv_bytes
+from tests.integration.test_tracking import BROWSER
 from tests.support.api_client import ApiClient
 from tests.support.live_server import LiveServer
 from tests.support.webhook_receiver import Answer, WebhookReceiver
@@ -192,6 +195,50 @@ def test_a_report_after_the_erasure_does_not_bring_the_address_back(
     bounce, delivery = (e["data"] for e in late_events)
     assert bounce == {"bounce_type": "hard", "diagnostic_code": "550 <[erased]> gone"}
     assert delivery == {"bounce_type": "x"}  # no address to look for: only the kind is kept
+
+
+def test_a_personalised_link_loses_the_address_in_clicks_and_link_analytics(
+    runtime: Runtime, live_server: LiveServer, client: ApiClient
+) -> None:
+    sent = campaign(client, [[TARGET, "Erin"], ["other@example.com", "Olga"]])
+    client.wait(sent)
+    pk_of = {m["email"].lower(): m["id"] for m in client.messages(sent)}
+    encoded = quote(NEEDLE, safe="")
+    plain_link = f"https://shop.example/offer?e={TARGET}&src=mail"
+    encoded_link = f"https://shop.example/offer/{encoded}?src=mail"
+    other_link = "https://shop.example/offer?e=other%40example.com&src=mail"
+    encoded_query = f"https://shop.example/offer?e={encoded}&src=mail"  # as plain_link, once erased
+    clicks = [
+        (NEEDLE, plain_link),
+        (NEEDLE, encoded_link),
+        (NEEDLE, encoded_query),
+        ("other@example.com", other_link),
+    ]
+    for email, url in clicks:
+        path = f"/t/c/{click_token(runtime.secret_key, pk_of[email], url)}"
+        hit = client.http.get(path, headers=BROWSER, follow_redirects=False)
+        assert hit.status_code == 302 and hit.headers["location"] == url
+
+    answer = client.http.delete(f"/api/v1/recipients/{TARGET}")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["counts"]["link_urls"] == 3
+    assert plaintext_in_database(runtime) == []
+    links = client.http.get(f"/api/v1/campaigns/{sent}/analytics").json()["top_links"]
+    assert sorted(links, key=lambda link: link["url"]) == [
+        # Unique clicks count a message's first click only (here, on plain_link).
+        {"url": "https://shop.example/offer/[erased]?src=mail", "clicks": 1, "unique_clicks": 0},
+        {"url": "https://shop.example/offer?e=[erased]&src=mail", "clicks": 2, "unique_clicks": 1},
+        {"url": other_link, "clicks": 1, "unique_clicks": 1},
+    ]
+    events = client.http.get(f"/api/v1/campaigns/{sent}/events", params={"type": "clicked"})
+    urls = sorted(e["data"]["url"] for e in events.json()["events"])
+    assert urls == [
+        "https://shop.example/offer/[erased]?src=mail",
+        "https://shop.example/offer?e=[erased]&src=mail",
+        "https://shop.example/offer?e=[erased]&src=mail",
+        other_link,
+    ]
+    assert encoded not in events.text
 
 
 def test_erasure_is_the_tenants_own(

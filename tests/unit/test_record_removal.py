@@ -6,7 +6,7 @@ import codecs
 from pathlib import Path
 
 from postroom.blobs.local import LocalBlobStore
-from postroom.files.address_redaction import redact_json
+from postroom.files.address_redaction import redact_json, redact_url
 from postroom.files.record_removal import address_pattern, erase_from_blob
 from postroom.observability.redaction import redact
 
@@ -56,3 +56,21 @@ def test_redaction_of_json_and_logs() -> None:
     }
     line = '"DELETE /api/v1/recipients/ann%40example.com HTTP/1.1" 200'
     assert "ann" not in redact(line)
+
+
+def test_redact_url_takes_the_address_out_of_whole_url_parts_only() -> None:
+    spellings = ["Ann@Example.com", "ann@example.com"]
+    assert redact_url(
+        "https://s.example/u/ann@example.com/x?e=ANN%40example.com#ann@example.com", spellings
+    ) == ("https://s.example/u/[erased]/x?e=[erased]#[erased]")
+    assert redact_url("mailto:ann@example.com", spellings) == "mailto:[erased]"
+    assert redact_url("https://s.example/p?ann@example.com&k=1", spellings) == (
+        "https://s.example/p?[erased]&k=1"
+    )
+    for untouched in (
+        "https://s.example/?e=joann@example.com",  # a longer address
+        "https://s.example/?e=ann@example.com.au",
+        "https://s.example/?x=1&y",
+        "https://s.example",
+    ):
+        assert redact_url(untouched, spellings) == untouched

@@ -18,6 +18,9 @@ class ErasureCounts(BaseModel):
     suppressions: int = Field(description="suppression entries now kept as a hash alone")
     audit_entries: int = Field(description="audit log entries that named it")
     campaign_metadata: int = Field(description="campaigns whose metadata named it")
+    link_urls: int = Field(
+        description="clicked links of its campaigns whose URL carried it (analytics), redacted"
+    )
     outbox_messages: int = Field(
         description="messages in the capture outbox (capture:// transport), deleted"
     )

@@ -42,13 +42,14 @@ def erase_recipient(rt: Runtime, tenant_id: str, address: Address) -> ErasureRep
     with rt.db.write() as conn:
         suppressions = store.hash_suppression(conn, tenant_id, address.key, hashed, now)
         pks, stopped = store.erase_messages(conn, tenant_id, address.key, hashed, pattern, now)
-        event_ids = store.erase_events(conn, tenant_id, pks, hashed, pattern)
+        event_ids = store.erase_events(conn, tenant_id, pks, hashed, spellings, pattern)
         deliveries = store.drop_webhook_deliveries(conn, tenant_id, event_ids, now)
         issues = store.erase_row_issues(conn, tenant_id, spellings, pattern)
         kept_mail = store.release_bounce_mail(conn, pks, rt.settings.bounce_address, pattern)
         audit_entries = store.erase_audit_targets(conn, tenant_id, spellings, pattern)
         metadata = store.erase_campaign_metadata(conn, tenant_id, spellings, pattern)
         payloads = store.erase_webhook_payloads(conn, tenant_id, spellings, pattern)
+        links = store.erase_link_urls(conn, tenant_id, spellings, pattern)
         sources = store.source_files(conn, tenant_id)
         sent_ids = store.sent_message_ids(conn, pks)
     for key in kept_mail:
@@ -70,6 +71,7 @@ def erase_recipient(rt: Runtime, tenant_id: str, address: Address) -> ErasureRep
         campaign_metadata=metadata,
         webhook_payloads=payloads,
         outbox_messages=outbox,
+        link_urls=links,
     )
     label = hashed[:SHOWN_HASH_CHARS]
     log.info("erased %s for tenant %s: %s", label, tenant_id, counts.model_dump())

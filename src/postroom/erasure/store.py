@@ -7,11 +7,13 @@ import re
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
-from sqlalchemy import Connection, String, cast, func, select, update
+from sqlalchemy import Connection, String, cast, delete, func, insert, select, update
 
 from postroom.campaigns import withheld
 from postroom.db.tables import (
+    analytics_links,
     audit_log,
     campaigns,
     events,
@@ -23,7 +25,7 @@ from postroom.db.tables import (
     webhook_deliveries,
 )
 from postroom.events.verp import read_address
-from postroom.files.address_redaction import redact_json, redact_text
+from postroom.files.address_redaction import redact_json, redact_text, redact_url
 from postroom.suppressions import store as suppression_store
 
 ERASED_WHY = "its recipient was erased"
@@ -96,9 +98,15 @@ def erase_messages(
 
 
 def erase_events(
-    conn: Connection, tenant_id: str, pks: list[int], hashed: str, pattern: re.Pattern[str]
+    conn: Connection,
+    tenant_id: str,
+    pks: list[int],
+    hashed: str,
+    spellings: list[str],
+    pattern: re.Pattern[str],
 ) -> list[int]:
-    """Events of those messages: the hash for recipient, the address out of their data."""
+    """Events of those messages: the hash for recipient, the address out of their data (and
+    out of a clicked link's URL, where it stands as a part of the URL)."""
     if not pks:
         return []
     rows = conn.execute(
@@ -110,9 +118,58 @@ def erase_events(
         conn.execute(
             update(events)
             .where(events.c.id == row.id)
-            .values(recipient=hashed, data=redact_json(row.data, pattern))
+            .values(recipient=hashed, data=_redacted_event_data(row.data, spellings, pattern))
         )
     return [row.id for row in rows]
+
+
+def _redacted_event_data(data: Any, spellings: list[str], pattern: re.Pattern[str]) -> Any:
+    redacted = redact_json(data, pattern)
+    if isinstance(redacted, dict) and isinstance(redacted.get("url"), str):
+        redacted["url"] = redact_url(redacted["url"], spellings)
+    return redacted
+
+
+def erase_link_urls(
+    conn: Connection, tenant_id: str, spellings: list[str], pattern: re.Pattern[str]
+) -> int:
+    """Clicked links of the tenant's campaigns whose URL carried the address (a personalised
+    link): the URL loses it, and a row whose URL becomes one already counted is added to it."""
+    rows = conn.execute(
+        select(analytics_links)
+        .join(campaigns, campaigns.c.id == analytics_links.c.campaign_id)
+        .where(
+            campaigns.c.tenant_id == tenant_id,
+            _mentions(analytics_links.c.url, [*spellings, *(quote(s, safe="") for s in spellings)]),
+        )
+        .order_by(analytics_links.c.campaign_id, analytics_links.c.url)
+    ).all()
+    changed = 0
+    for row in rows:
+        url = redact_text(redact_url(row.url, spellings), pattern)
+        if url == row.url:
+            continue
+        in_campaign = analytics_links.c.campaign_id == row.campaign_id
+        conn.execute(delete(analytics_links).where(in_campaign, analytics_links.c.url == row.url))
+        merged = conn.execute(
+            update(analytics_links)
+            .where(in_campaign, analytics_links.c.url == url)
+            .values(
+                clicks=analytics_links.c.clicks + row.clicks,
+                unique_clicks=analytics_links.c.unique_clicks + row.unique_clicks,
+            )
+        ).rowcount
+        if not merged:
+            conn.execute(
+                insert(analytics_links).values(
+                    campaign_id=row.campaign_id,
+                    url=url,
+                    clicks=row.clicks,
+                    unique_clicks=row.unique_clicks,
+                )
+            )
+        changed += 1
+    return changed
 
 
 def drop_webhook_deliveries(

@@ -4,7 +4,9 @@ late reports about a recipient already erased)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 REDACTED = "[erased]"
 
@@ -25,3 +27,23 @@ def redact_json(value: Any, pattern: re.Pattern[str]) -> Any:
     if isinstance(value, list):
         return [redact_json(item, pattern) for item in value]
     return value
+
+
+def redact_url(url: str, spellings: Iterable[str]) -> str:
+    """``url`` with the address taken out wherever it stands whole: a path segment, a query
+    value or the fragment, plain or percent-encoded (``?e=ann%40example.com``), as a
+    personalised link carries it. In a URL the address follows ``=`` or ``/``, which an
+    address may itself contain, so the text pattern cannot tell where it starts; the URL's
+    own parts do."""
+    wanted = {spelling.lower() for spelling in spellings if spelling}
+
+    def clean(piece: str) -> str:
+        return REDACTED if unquote(piece).lower() in wanted else piece
+
+    parts = urlsplit(url)
+    path = "/".join(clean(segment) for segment in parts.path.split("/"))
+    query = "&".join(
+        name + separator + clean(value) if separator else clean(name)
+        for name, separator, value in (item.partition("=") for item in parts.query.split("&"))
+    )
+    return urlunsplit((parts.scheme, parts.netloc, path, query, clean(parts.fragment)))
