@@ -25,7 +25,7 @@ from postroom.campaigns import control, service
 from postroom.campaigns.schemas import CampaignRequest, Sender
 from postroom.campaigns.start import start_campaign
 from postroom.campaigns.states import ACTIVE_CAMPAIGN_STATUSES, CampaignStatus
-from postroom.console import framing, key_pages, uploads, webhook_pages
+from postroom.console import framing, key_pages, sign_in_throttle, uploads, webhook_pages
 from postroom.console import session as sessions
 from postroom.console.preview import first_recipient_preview
 from postroom.console.results_chart import funnel_bars, totals_chart
@@ -89,6 +89,14 @@ def sign_in_page() -> HTMLResponse:
 @router.post("/signin", response_class=HTMLResponse)
 def sign_in(request: Request, api_key: Annotated[str, Form()] = "") -> Response:
     rt = framing.runtime_of(request)
+    wait = sign_in_throttle.seconds_to_wait(rt, request.client.host if request.client else None)
+    if wait:
+        message = f"Too many sign-in attempts from your address; try again in {wait} s."
+        return HTMLResponse(
+            framing.render("signin.html", error=message),
+            status_code=429,
+            headers={"Retry-After": str(wait)},
+        )
     try:
         with rt.db.read_latest() as conn:
             caller = authenticate(conn, api_key.strip())
