@@ -270,40 +270,18 @@ def erase_audit_targets(
 ) -> int:
     """Audit entries that named the address (``DELETE /api/v1/suppressions/{email}``): the
     one change ever made to the log, and only to take the address out of the target."""
-    rows = conn.execute(
-        select(audit_log.c.id, audit_log.c.target).where(
-            audit_log.c.tenant_id == tenant_id,
-            _mentions(cast(audit_log.c.target, String), spellings),
-        )
-    ).all()
-    changed = 0
-    for row in rows:
-        target = redact_json(row.target, pattern)
-        if target != row.target:
-            conn.execute(update(audit_log).where(audit_log.c.id == row.id).values(target=target))
-            changed += 1
-    return changed
+    return _redact_json_column(
+        conn, audit_log.c.target, [audit_log.c.tenant_id == tenant_id], spellings, pattern
+    )
 
 
 def erase_campaign_metadata(
     conn: Connection, tenant_id: str, spellings: list[str], pattern: re.Pattern[str]
 ) -> int:
     """Campaigns whose metadata (the client's own JSON, kept as given) named the address."""
-    rows = conn.execute(
-        select(campaigns.c.id, campaigns.c.metadata).where(
-            campaigns.c.tenant_id == tenant_id,
-            _mentions(cast(campaigns.c.metadata, String), spellings),
-        )
-    ).all()
-    changed = 0
-    for row in rows:
-        redacted = redact_json(row.metadata, pattern)
-        if redacted != row.metadata:
-            conn.execute(
-                update(campaigns).where(campaigns.c.id == row.id).values(metadata=redacted)
-            )
-            changed += 1
-    return changed
+    return _redact_json_column(
+        conn, campaigns.c.metadata, [campaigns.c.tenant_id == tenant_id], spellings, pattern
+    )
 
 
 def erase_webhook_payloads(
@@ -311,22 +289,28 @@ def erase_webhook_payloads(
 ) -> int:
     """Webhook deliveries whose own payload named the address (campaign events carry the
     campaign's metadata), made or still to be made: redacted, and still made."""
+    scope = [webhook_deliveries.c.tenant_id == tenant_id, webhook_deliveries.c.payload.is_not(None)]
+    return _redact_json_column(conn, webhook_deliveries.c.payload, scope, spellings, pattern)
+
+
+def _redact_json_column(
+    conn: Connection,
+    column: Any,
+    scope: list[Any],
+    spellings: list[str],
+    pattern: re.Pattern[str],
+) -> int:
+    """Rows in ``scope`` whose JSON ``column`` names the address (its table's key is ``id``):
+    the address out of the value; how many rows changed."""
+    table = column.table
     rows = conn.execute(
-        select(webhook_deliveries.c.id, webhook_deliveries.c.payload).where(
-            webhook_deliveries.c.tenant_id == tenant_id,
-            webhook_deliveries.c.payload.is_not(None),
-            _mentions(cast(webhook_deliveries.c.payload, String), spellings),
-        )
+        select(table.c.id, column).where(*scope, _mentions(cast(column, String), spellings))
     ).all()
     changed = 0
-    for row in rows:
-        redacted = redact_json(row.payload, pattern)
-        if redacted != row.payload:
-            conn.execute(
-                update(webhook_deliveries)
-                .where(webhook_deliveries.c.id == row.id)
-                .values(payload=redacted)
-            )
+    for row_id, value in rows:
+        redacted = redact_json(value, pattern)
+        if redacted != value:
+            conn.execute(update(table).where(table.c.id == row_id).values({column.name: redacted}))
             changed += 1
     return changed
 
