@@ -7,13 +7,17 @@ import subprocess
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Row
 
 from postroom.campaigns.schemas import CampaignRequest
 from postroom.campaigns.service import create_campaign
+from postroom.campaigns.uploads import notice_file_upload, notice_template_upload
 from postroom.db.engine import SQLITE_BULK_CACHE_KIB
-from postroom.files.service import create_file_upload, get_file, record_file_upload
+from postroom.files.service import create_file_upload, get_file
 from postroom.runtime import Runtime
-from postroom.templates.service import create_template_upload, get_template, record_template_upload
+from postroom.templates.service import create_template_upload, get_template
 from postroom.tenants.service import create_tenant
 
 
@@ -54,17 +58,17 @@ def prepare_campaign(rt: Runtime, rows: int, lines: list[bytes] | None = None) -
             max_bytes=settings.file_max_bytes,
         )
     blocks = lines if lines is not None else recipient_lines(rows)
-    template_row = _put(rt, tenant_id, template.template_id, file.file_id, blocks)
+    template_row, file_row = _put(rt, tenant_id, template.template_id, file.file_id, blocks)
+    assert notice_template_upload(rt, template_row) and notice_file_upload(rt, file_row)
     with rt.db.write() as conn:
-        record_template_upload(conn, rt.blobs, template_row, max_bytes=10**6, now=now)
-        record_file_upload(conn, rt.blobs, get_file(conn, tenant_id, file.file_id), now)
         request = CampaignRequest(template_id=template.template_id, file_id=file.file_id)
         return create_campaign(conn, tenant_id, request, default_from="a@example.com", now=now)
 
 
 def _put(
     rt: Runtime, tenant_id: str, template_id: str, file_id: str, blocks: Iterable[bytes]
-) -> object:
+) -> tuple[Row[Any], Row[Any]]:
+    """Write the template's and the file's blobs; their rows, still pending."""
     with rt.db.read() as conn:
         template_row = get_template(conn, tenant_id, template_id)
         file_row = get_file(conn, tenant_id, file_id)
@@ -75,7 +79,7 @@ def _put(
     for block in blocks:
         writer.write(block)
     writer.commit()
-    return template_row
+    return template_row, file_row
 
 
 def probe(database_url: str, workdir: Path, rows: int) -> dict[str, float]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
+from postroom.campaigns.uploads import notice_template_upload
 from postroom.files import service as file_service
 from postroom.runtime import Runtime
 from postroom.templates import service as template_service
-from postroom.templates.limits import RenderLimits
 from postroom.tenants.quotas import tenant_quotas
 
 _CHUNK = 1024 * 1024
@@ -30,19 +30,7 @@ def store_template(rt: Runtime, tenant_id: str, name: str, subject: str, body: B
         )
         template = template_service.get_template(conn, tenant_id, created.template_id)
     _write(rt, template.blob_key, body, settings.template_max_bytes)
-    # Read back and checked outside the transaction: the store may be S3.
-    with rt.db.read() as conn:
-        checked = template_service.check_template_upload(
-            conn,
-            rt.blobs,
-            template,
-            max_bytes=settings.template_max_bytes,
-            now=rt.clock.now(),
-            limits=RenderLimits.from_settings(settings),
-        )
-    if checked is not None:
-        with rt.db.write() as conn:
-            template_service.save_template_check(conn, template, checked)
+    notice_template_upload(rt, template)  # checked as any upload that landed
     return created.template_id
 
 

@@ -104,17 +104,6 @@ def find_file_by_key(conn: Connection, blob_key: str) -> Row[Any] | None:
     return conn.execute(select(files).where(files.c.blob_key == blob_key)).first()
 
 
-def record_file_upload(conn: Connection, blobs: BlobStore, file: Row[Any], now: datetime) -> None:
-    """Mark a pending file ``uploaded`` once its blob exists (idempotent). For a blob written
-    through a ``BlobWriter``, which kept to the limit; an upload straight to the store goes
-    through ``landed_file_size`` first."""
-    if file.status != "pending_upload":
-        return
-    size = blobs.size(file.blob_key)
-    if size is not None:
-        save_file_upload(conn, file, size, now)
-
-
 def landed_file_size(blobs: BlobStore, file: Row[Any], *, max_bytes: int) -> int | None:
     """The size of a pending file's upload (blob I/O only, no SQL): None while nothing has
     landed; an upload over ``max_bytes`` is deleted and refused with 413

@@ -98,27 +98,6 @@ def find_template_by_key(conn: Connection, blob_key: str) -> Row[Any] | None:
     return conn.execute(select(templates).where(templates.c.blob_key == blob_key)).first()
 
 
-def record_template_upload(
-    conn: Connection,
-    blobs: BlobStore,
-    template: Row[Any],
-    *,
-    max_bytes: int,
-    now: datetime,
-    limits: RenderLimits | None = None,
-) -> None:
-    """``check_template_upload`` and ``save_template_check`` in one, on one connection (for a
-    blob on local disk: reading one in S3 inside a write transaction would hold it across the
-    network)."""
-    if template.status != "pending_upload":
-        return
-    checked = check_template_upload(
-        conn, blobs, template, max_bytes=max_bytes, now=now, limits=limits
-    )
-    if checked is not None:
-        save_template_check(conn, template, checked)
-
-
 def check_template_upload(
     conn: Connection,
     blobs: BlobStore,
