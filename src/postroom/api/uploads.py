@@ -1,6 +1,6 @@
-"""Uploads: the signed endpoint of the local blob store (``PUT /uploads/{key}``), and noticing
-an upload that landed, wherever it was stored (S3 is uploaded to directly: Postroom notices
-there when a template or file is looked at or used, or when S3 says so)."""
+"""Uploads over HTTP: the signed endpoint of the local blob store (``PUT /uploads/{key}``) and
+S3's event notifications through SNS; both hand what landed to ``campaigns/uploads.py``,
+which notices it."""
 
 from __future__ import annotations
 

@@ -1,2 +1,2 @@
 """Rate limits shared by every process: the bucket arithmetic and the buckets in the database,
-used by the sender's rate gate and by the API's per-key request rate."""
+used by the sender's rate gate, the API's per-key request rate and the console's sign-in."""
