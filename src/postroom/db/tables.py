@@ -198,6 +198,7 @@ campaigns = Table(
     Column("personalisation_purged_at", UtcDateTime),
     Index("ix_campaigns_tenant_created", "tenant_id", "created_at", "id"),
     Index("ix_campaigns_status", "status"),
+    Index("ix_campaigns_file", "file_id"),  # retention: files no campaign used (0017)
 )
 
 messages = Table(

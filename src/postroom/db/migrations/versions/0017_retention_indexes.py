@@ -1,5 +1,6 @@
-"""Retention of webhook deliveries: finished ones (delivered, or failed for good) by the time
-they finished, so that deleting the old ones reads only those.
+"""Indexes for retention: webhook deliveries that finished (delivered, or failed for good) by
+the time they finished, so that deleting the old ones reads only those; and campaigns by
+their file, so that finding the files no campaign used does not scan every campaign.
 
 Revision ID: 0017
 Revises: 0016
@@ -20,6 +21,7 @@ FINISHED = "status <> 'pending'"
 
 
 def upgrade() -> None:
+    op.create_index("ix_campaigns_file", "campaigns", ["file_id"])
     op.create_index(
         "ix_webhook_deliveries_finished",
         "webhook_deliveries",
@@ -31,3 +33,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_webhook_deliveries_finished", table_name="webhook_deliveries")
+    op.drop_index("ix_campaigns_file", table_name="campaigns")
